@@ -1,0 +1,350 @@
+// Package wsi speaks the PortSIP PBX WSI pub/sub protocol: typed messages,
+// tolerant decoding of what real PBXs send, and a Client that dials,
+// authenticates, subscribes, keeps the session alive and reconnects.
+//
+// The package knows nothing about Prometheus: it hands decoded events and
+// session boundaries to a Handler and keeps a few counters (Stats).
+package wsi
+
+import "time"
+
+// Event types as they appear in the event_type key.
+const (
+	TypeQueueStatus       = "queue_status"
+	TypeQueueCallerStatus = "queue_caller_status"
+	TypeQueueAgentStatus  = "queue_agent_status"
+	TypeQueueSLABreached  = "queue_sla_breached"
+
+	TypeQueueCreated = "queue_created"
+	TypeQueueUpdated = "queue_updated"
+	TypeQueueDestroy = "queue_destroy"
+
+	TypeExtensionStatus      = "extension_status"
+	TypeExtensionCall        = "extension_call"
+	TypeExtensionPresence    = "extension_presence"
+	TypeExtensionAgentStatus = "extension_agent_status"
+
+	TypeExtensionCreated   = "extension_created"
+	TypeExtensionUpdated   = "extension_updated"
+	TypeExtensionDestroyed = "extension_destroyed"
+
+	TypeCallStart      = "call_start"
+	TypeCallUpdateInfo = "call_update_info"
+	TypeCallCDR        = "call_cdr"
+
+	TypeCDRTargetAdd      = "cdr_target_add"
+	TypeCDRTargetRinging  = "cdr_target_ringing"
+	TypeCDRTargetAnswer   = "cdr_target_answer"
+	TypeCDRTargetNoAnswer = "cdr_target_noanswer"
+	TypeCDRTargetFail     = "cdr_target_fail"
+	TypeCDRTargetEnd      = "cdr_target_end"
+
+	// TypeOther is how events of an unknown event_type are counted.
+	TypeOther = "other"
+)
+
+// KnownEventTypes lists every event_type the package decodes into a typed
+// event, in a stable order. Anything else arrives as *Unknown.
+var KnownEventTypes = []string{
+	TypeQueueStatus, TypeQueueCallerStatus, TypeQueueAgentStatus, TypeQueueSLABreached,
+	TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy,
+	TypeExtensionStatus, TypeExtensionCall, TypeExtensionPresence, TypeExtensionAgentStatus,
+	TypeExtensionCreated, TypeExtensionUpdated, TypeExtensionDestroyed,
+	TypeCallStart, TypeCallUpdateInfo, TypeCallCDR,
+	TypeCDRTargetAdd, TypeCDRTargetRinging, TypeCDRTargetAnswer,
+	TypeCDRTargetNoAnswer, TypeCDRTargetFail, TypeCDRTargetEnd,
+}
+
+// Topics. Tenant topics are used with a tenant user (a domain is set);
+// global topics by a system administrator together with "tenants".
+const (
+	TopicQueueEvents               = "queue_events"
+	TopicQueueManagementEvents     = "queue_management_events"
+	TopicExtensionEvents           = "extension_events"
+	TopicCDREvents                 = "cdr_events"
+	TopicGlobalQueueEvents         = "global_queue_events"
+	TopicGlobalQueueManagement     = "global_queue_management_events"
+	TopicGlobalExtensionEvents     = "global_extension_events"
+	TopicGlobalExtensionManagement = "global_extension_management_events"
+	TopicGlobalCDREvents           = "global_cdr_events"
+)
+
+// Header is common to every event.
+type Header struct {
+	// EventType is the event_type key as sent (lower case as on the wire).
+	EventType string
+	// TenantID is the tenant_id key; ids are strings even when sent as numbers.
+	TenantID string
+	// Received is when the Client read the frame. Zero when decoded elsewhere.
+	Received time.Time
+}
+
+// Head gives access to the header of any event.
+func (h *Header) Head() *Header { return h }
+
+// Event is one decoded event. The concrete types are the pointer types in
+// this file; switch on them.
+type Event interface {
+	Head() *Header
+}
+
+// OptInt is an integer key that may be absent. Real PBXs omit duration keys
+// in older CDRs, and "0" there means something different from "not sent".
+type OptInt struct {
+	Value int64
+	Set   bool
+}
+
+// ---- queue_events / global_queue_events ----
+
+// QueueStatus (queue_status) is the full state of one queue, pushed right
+// after subscribing. It replaces whatever was known about the queue.
+type QueueStatus struct {
+	Header
+	QueueID     string
+	QueueNumber string
+	QueueName   string
+	Waiting     []QueueCaller // waiting_list
+	Agents      []QueueAgent  // agents
+}
+
+// QueueCaller is an entry of waiting_list or updated_callers.
+type QueueCaller struct {
+	Position     int64
+	SessionID    string
+	CallerNumber string
+	CallerName   string
+	// Timestamp is UNIX seconds: the enqueue time in waiting_list and for
+	// reason enqueue, the leave time for the other reasons.
+	Timestamp int64
+	// Type is "normal" or "callback" (lower-cased; empty when not sent).
+	Type string
+	// Reason is set in queue_caller_status only: enqueue, agent_answered,
+	// overflow, hangup, callback (lower-cased as sent).
+	Reason string
+}
+
+// QueueAgent is an entry of agents or updated_agents.
+type QueueAgent struct {
+	// State as sent, e.g. "QUEUE_CALL", "READY", "Not Ready".
+	State        string
+	Extension    string // agent_extension_number
+	SessionID    string
+	CallerNumber string
+	CallerName   string
+	Timestamp    int64
+}
+
+// QueueCallerStatus (queue_caller_status) reports callers joining or
+// leaving a queue. Real PBXs send queue_id only; QueueNumber is set when the
+// key is present.
+type QueueCallerStatus struct {
+	Header
+	QueueID     string
+	QueueNumber string
+	Callers     []QueueCaller // updated_callers
+}
+
+// QueueAgentStatus (queue_agent_status) reports agents whose state changed,
+// who were added, or who were removed.
+type QueueAgentStatus struct {
+	Header
+	QueueID     string
+	QueueNumber string
+	Updated     []QueueAgent // updated_agents
+	Removed     []string     // removed_agents[].agent_extension_number
+}
+
+// QueueSLABreached (queue_sla_breached): a waiting caller passed the
+// queue's SLA time.
+type QueueSLABreached struct {
+	Header
+	QueueID              string
+	QueueNumber          string
+	Caller               string
+	TotalCallersBreached int64
+	SLATimeSecs          int64
+	WaitingCallers       int64
+	Timestamp            int64
+}
+
+// ---- queue_management_events / global_queue_management_events ----
+
+// QueueManagement is queue_created, queue_updated or queue_destroy (see
+// Header.EventType). The current queues are pushed on subscribe.
+type QueueManagement struct {
+	Header
+	QueueNumber string
+	QueueID     string // when sent
+	QueueName   string // when sent
+}
+
+// ---- extension_events / global_extension_events ----
+
+// ExtensionStatus (extension_status) is pushed on subscribe and when an
+// extension registers or unregisters.
+type ExtensionStatus struct {
+	Header
+	Status []ExtensionState
+}
+
+// ExtensionState is one entry of extension_status.status.
+type ExtensionState struct {
+	Extension    string // SIP URI, e.g. "sip:101@test.io"
+	ExtensionID  string
+	CallStatus   string // ON_CALL, RINGING, "" (and typos such as ON_ACLL)
+	Online       bool
+	PushOnline   bool
+	Presence     string // ONLINE/AVAILABLE, LUNCH, BUSINESS_TRIP, DO_NOT_DISTURB, AWAY, ...
+	PresenceNote string
+	Time         int64
+}
+
+// ExtensionCall (extension_call): an extension started, received or ended a call.
+type ExtensionCall struct {
+	Header
+	Extension   string
+	ExtensionID string
+	CallStatus  string
+	Time        int64
+}
+
+// ExtensionPresence (extension_presence): an extension changed presence.
+type ExtensionPresence struct {
+	Header
+	Extension    string
+	ExtensionID  string
+	Presence     string
+	PresenceNote string
+	Time         int64
+}
+
+// ExtensionAgentStatus (extension_agent_status): an agent's state in the
+// queues it serves.
+type ExtensionAgentStatus struct {
+	Header
+	Extension   string
+	ExtensionID string
+	Time        int64
+	AgentStatus []AgentQueueState
+}
+
+// AgentQueueState is one entry of agent_status.
+type AgentQueueState struct {
+	QueueNumber string
+	Status      string
+}
+
+// ---- global_extension_management_events ----
+
+// ExtensionManagement is extension_created, extension_updated or
+// extension_destroyed (see Header.EventType).
+type ExtensionManagement struct {
+	Header
+	ExtensionNumber string
+	ExtensionID     string
+	DisplayName     string // disp_name
+	Email           string
+	Username        string
+	Department      string
+	Enabled         OptInt // 1 true, 0 false; Set false when absent
+}
+
+// ---- cdr_events / global_cdr_events ----
+
+// CallStart is call_start or call_update_info (see Header.EventType).
+type CallStart struct {
+	Header
+	Time              int64
+	SessionID         string
+	CDRID             string
+	CallID            string
+	Direction         string // as sent: ext/in/out/in2out or internal/inbound/outbound/inbound_outbound
+	Caller            string
+	CallerDisplayName string
+	Callee            string
+	CalleeDisplayName string
+	DID               string
+	OutboundCallerID  string
+	UserData          string
+}
+
+// CallCDR (call_cdr) is the final record of a call.
+type CallCDR struct {
+	Header
+	TenantName        string
+	SessionID         string
+	CallID            string
+	CDRID             string
+	StartTime         int64 // UNIX seconds; 0 when it did not happen
+	RingTime          int64
+	AnsweredTime      int64
+	EndedTime         int64
+	RingDuration      OptInt
+	TalkDuration      OptInt
+	Caller            string
+	CallerDisplayName string
+	CallerDomain      string
+	Callee            string
+	CalleeDomain      string
+	DID               string // did, or did_cid on older servers
+	OutboundCallerID  string
+	CallStatus        string // answered, noanswer, fail; empty on the oldest servers
+	StatusCode        int64
+	EndedReason       string // ended_reason or end_reason
+	Direction         string
+	TrunkName         string // e.g. "122:883631675865563136"
+	UserData          string
+	Targets           []CallTarget // call_targets
+}
+
+// CallTarget is one entry of call_targets, and the body of cdr_target_* events.
+type CallTarget struct {
+	ID               string
+	CallType         string // normal_call, queue_call, queue_callback_call, ring_group_call, callback_call, none
+	Caller           string
+	Callee           string
+	Destination      string
+	DID              string
+	OutboundCallerID string
+	StartTime        int64
+	RingTime         int64
+	AnsweredTime     int64
+	EndedTime        int64
+	RingDuration     OptInt
+	TalkDuration     OptInt
+	Status           string
+	StatusCode       int64
+	EndReason        string
+	TrunkName        string
+	Cost             string
+}
+
+// CDRTarget is a cdr_target_* event (newer servers): one target of a call
+// changed. The target's keys sit at the top level of the message next to
+// the call's ids.
+type CDRTarget struct {
+	Header
+	SessionID string
+	CDRID     string
+	CallID    string
+	Target    CallTarget
+}
+
+// Unknown is an event whose event_type this package does not know. It is
+// delivered (and counted as "other") rather than rejected.
+type Unknown struct {
+	Header
+}
+
+// Reply is a reply to a command (auth, subscribe, unsubscribe): a frame
+// with "command" and no "event_type".
+type Reply struct {
+	Command string
+	ID      string
+	Status  int64 // 0 is success
+	Error   string
+}
+
+// OK reports whether the command succeeded.
+func (r *Reply) OK() bool { return r.Status == 0 && r.Error == "" }
