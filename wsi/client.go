@@ -2,8 +2,17 @@ package wsi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +29,10 @@ var Stages = []string{StageDial, StageAuth, StageSubscribe, StageRead}
 
 // Error is a failed session attempt or a session that ended, with the stage
 // it failed at. It never contains the password.
+//
+// Err wraps the cause, so errors.As finds a TLS failure
+// (*tls.CertificateVerificationError, x509.HostnameError,
+// tls.RecordHeaderError, ...) or a *net.OpError behind a StageDial error.
 type Error struct {
 	Stage string
 	// PBXError is the PBX's own error text when it sent one (auth, subscribe).
@@ -32,9 +45,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // TLSConfig is how the Client verifies a wss:// PBX.
 type TLSConfig struct {
-	CAFile             string // PEM bundle added to the system roots... (see client.go doc)
-	ServerName         string
-	InsecureSkipVerify bool
+	// CAFile is a PEM bundle that replaces the system roots, for a PBX with
+	// a private or self-signed CA.
+	CAFile             string
+	ServerName         string // expected name in the PBX's certificate; default the URL's host
+	InsecureSkipVerify bool   // accept any certificate; New logs a warning
 }
 
 // Config configures a Client. Zero durations take the defaults.
@@ -69,6 +84,17 @@ type Config struct {
 	Logger *slog.Logger // default: discard
 }
 
+// Defaults of the zero Config fields.
+const (
+	DefaultPingInterval     = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultSubscribeTimeout = 5 * time.Second
+	DefaultMaxMessageSize   = 16 << 20
+	DefaultBackoffInitial   = time.Second
+	DefaultBackoffMax       = 60 * time.Second
+	DefaultHealthyAfter     = 60 * time.Second
+)
+
 // Session describes an established session (connected, authenticated,
 // subscribed).
 type Session struct {
@@ -101,41 +127,361 @@ type Stats struct {
 }
 
 // Client keeps one WSI session and reconnects it forever.
+//
+// Reconnects back off exponentially from BackoffInitial to BackoffMax with
+// equal jitter (each delay is uniform in [d/2, d)); failed authentication
+// and subscription back off the same way. Run and Check must not be called
+// concurrently on one Client; Stats may be called at any time.
 type Client struct {
-	cfg Config
+	cfg    Config
+	log    *slog.Logger
+	tls    *tls.Config
+	global bool     // system administrator: global_* topics with tenants
+	learn  bool     // tenant mode without Queues: learn them from queue_management_events
+	topics []string // every topic this client may subscribe, for Stats
+
+	// sleep waits d or until ctx is done, reporting whether d passed.
+	// Tests replace it to observe back-off without waiting for real.
+	sleep func(ctx context.Context, d time.Duration) bool
+
+	mu    sync.Mutex
+	stats Stats
+
+	// Only touched by the goroutine running Run or Check: what was logged
+	// last, so repeated identical failures go to debug.
+	lastFailure string
+	lastRefusal map[string]string // subscription key -> PBX error text
 }
 
 // New validates cfg and returns a Client. It does not connect.
 func New(cfg Config) (*Client, error) {
-	return nil, errors.New("TODO(issue 2)")
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid WSI URL: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return nil, fmt.Errorf("WSI URL %q: scheme must be ws or wss", u.Redacted())
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("WSI URL %q has no host", u.Redacted())
+	}
+	switch {
+	case cfg.Username != "" && cfg.ExtensionNumber != "":
+		return nil, errors.New("set either a username or an extension number, not both")
+	case cfg.Username == "" && cfg.ExtensionNumber == "":
+		return nil, errors.New("a username or an extension number is required")
+	case cfg.ExtensionNumber != "" && cfg.Domain == "":
+		return nil, errors.New("authenticating by extension number needs a domain")
+	}
+	cfg.Tenants = cleanList(cfg.Tenants)
+	cfg.Queues = cleanList(cfg.Queues)
+	cfg.Extensions = cleanList(cfg.Extensions)
+	global := cfg.Domain == ""
+	if global {
+		if len(cfg.Tenants) == 0 {
+			return nil, errors.New("a system administrator (no domain) needs at least one tenant id for the global topics")
+		}
+		if len(cfg.Queues) > 0 || len(cfg.Extensions) > 0 {
+			return nil, errors.New("queues and extensions select tenant topics and need a domain; the global topics cover every queue and extension of the tenants")
+		}
+	} else if len(cfg.Tenants) > 0 {
+		return nil, errors.New("tenant ids are only used by a system administrator (no domain)")
+	}
+
+	for _, d := range []struct {
+		v    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&cfg.PingInterval, DefaultPingInterval, "ping interval"},
+		{&cfg.HandshakeTimeout, DefaultHandshakeTimeout, "handshake timeout"},
+		{&cfg.SubscribeTimeout, DefaultSubscribeTimeout, "subscribe timeout"},
+		{&cfg.BackoffInitial, DefaultBackoffInitial, "initial back-off"},
+		{&cfg.BackoffMax, DefaultBackoffMax, "maximum back-off"},
+		{&cfg.HealthyAfter, DefaultHealthyAfter, "healthy-after duration"},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%s must not be negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.BackoffMax < cfg.BackoffInitial {
+		return nil, fmt.Errorf("maximum back-off %s is shorter than the initial %s", cfg.BackoffMax, cfg.BackoffInitial)
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+
+	c := &Client{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		global:      global,
+		learn:       !global && len(cfg.Queues) == 0,
+		sleep:       sleepCtx,
+		lastRefusal: map[string]string{},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.tls, err = tlsConfig(cfg.TLS); err != nil {
+		return nil, err
+	}
+	if cfg.TLS.InsecureSkipVerify && u.Scheme == "wss" {
+		c.log.Warn("TLS certificate verification of the PBX is disabled: anyone on the path can impersonate it and read the password", "url", u.Redacted())
+	}
+
+	if global {
+		c.topics = []string{TopicGlobalQueueEvents, TopicGlobalQueueManagement, TopicGlobalExtensionEvents, TopicGlobalExtensionManagement, TopicGlobalCDREvents}
+	} else {
+		c.topics = []string{TopicQueueManagementEvents, TopicQueueEvents, TopicCDREvents}
+		if len(cfg.Extensions) > 0 {
+			c.topics = append(c.topics, TopicExtensionEvents)
+		}
+	}
+	c.stats = Stats{
+		ConnectionErrors: zeroCounts(Stages),
+		InvalidMessages:  zeroCounts(InvalidReasons),
+		Events:           zeroCounts(append(slices.Clone(KnownEventTypes), TypeOther)),
+		Subscriptions:    map[string]bool{},
+	}
+	for _, t := range c.topics {
+		c.stats.Subscriptions[t] = false
+	}
+	return c, nil
+}
+
+func tlsConfig(t TLSConfig) (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, logged operator choice
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TLS CA file %s: no PEM certificate found", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// cleanList drops empty and repeated entries, keeping the order.
+func cleanList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func zeroCounts(keys []string) map[string]uint64 {
+	m := make(map[string]uint64, len(keys))
+	for _, k := range keys {
+		m[k] = 0
+	}
+	return m
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Run connects and keeps a session until ctx is cancelled, handing events
 // to h. It returns nil after ctx is cancelled and every goroutine it
 // started has ended.
 func (c *Client) Run(ctx context.Context, h Handler) error {
-	return errors.New("TODO(issue 2)")
+	bo := newBackoff(c.cfg.BackoffInitial, c.cfg.BackoffMax)
+	for ctx.Err() == nil {
+		upFor, err := c.runSession(ctx, h)
+		if ctx.Err() != nil {
+			break
+		}
+		if upFor >= c.cfg.HealthyAfter {
+			bo.reset()
+		}
+		delay := bo.next()
+		c.logFailure(err, upFor > 0, delay)
+		if !c.sleep(ctx, delay) {
+			break
+		}
+	}
+	return nil
+}
+
+// runSession makes one attempt and, when it comes up, serves the session
+// until it ends. upFor is how long it was up (0 when it never came up).
+func (c *Client) runSession(ctx context.Context, h Handler) (upFor time.Duration, err error) {
+	s, err := c.open(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.countError(err)
+		}
+		return 0, err
+	}
+	upAt := time.Now()
+	c.logUp(s)
+	c.setUp(true, s.topics())
+	h.SessionUp(Session{Topics: s.topics()})
+	err = s.serve(ctx, h, nil)
+	s.close()
+	c.setUp(false, nil)
+	if ctx.Err() != nil {
+		h.SessionDown(ctx.Err())
+		return time.Since(upAt), ctx.Err()
+	}
+	c.countError(err)
+	h.SessionDown(err)
+	return time.Since(upAt), err
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
-func (c *Client) Stats() Stats { return Stats{} }
-
-// CheckResult is what one Check attempt saw.
-type CheckResult struct {
-	Topics map[string]TopicResult // by topic subscribed
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.ConnectionErrors = cloneMap(s.ConnectionErrors)
+	s.InvalidMessages = cloneMap(s.InvalidMessages)
+	s.Events = cloneMap(s.Events)
+	s.Subscriptions = cloneMap(s.Subscriptions)
+	return s
 }
 
-// TopicResult is one topic's subscription outcome in a Check.
-type TopicResult struct {
-	Accepted bool
-	Replied  bool           // false: the PBX sent no reply (assumed accepted)
-	Error    string         // the PBX's error text when refused
-	Events   map[string]int // event types received on the topic within the listen window
+func cloneMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
-// Check makes one attempt (no reconnect): connects, authenticates,
-// subscribes, then listens for the given duration. A failure is an *Error
-// whose Stage says where it failed.
-func (c *Client) Check(ctx context.Context, listen time.Duration) (*CheckResult, error) {
-	return nil, errors.New("TODO(issue 2)")
+func (c *Client) countAttempt() {
+	c.mu.Lock()
+	c.stats.ConnectionAttempts++
+	c.mu.Unlock()
+}
+
+func (c *Client) countError(err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return
+	}
+	c.mu.Lock()
+	c.stats.ConnectionErrors[e.Stage]++
+	c.mu.Unlock()
+}
+
+func (c *Client) countInvalid(reason string) {
+	c.mu.Lock()
+	c.stats.InvalidMessages[reason]++
+	c.mu.Unlock()
+}
+
+func (c *Client) countEvent(ev Event, at time.Time) {
+	t := ev.Head().EventType
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, known := c.stats.Events[t]; !known || t == TypeOther {
+		// Unknown types arrive as *Unknown; anything not in the catalogue
+		// is "other" so a hostile PBX cannot grow the map.
+		t = TypeOther
+	}
+	c.stats.Events[t]++
+	c.stats.LastEvent = at
+}
+
+// setUp records the session state; topics is the current subscription
+// outcome (nil when down: every topic false).
+func (c *Client) setUp(up bool, topics map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats.Up = up
+	c.setSubscriptionsLocked(topics)
+}
+
+func (c *Client) setSubscriptions(topics map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stats.Up {
+		c.setSubscriptionsLocked(topics)
+	}
+}
+
+func (c *Client) setSubscriptionsLocked(topics map[string]bool) {
+	for t := range c.stats.Subscriptions {
+		c.stats.Subscriptions[t] = false
+	}
+	for t, ok := range topics {
+		c.stats.Subscriptions[t] = ok
+	}
+}
+
+func (c *Client) logUp(s *session) {
+	var accepted, refused []string
+	for t, ok := range s.topics() {
+		if ok {
+			accepted = append(accepted, t)
+		} else {
+			refused = append(refused, t)
+		}
+	}
+	slices.Sort(accepted)
+	slices.Sort(refused)
+	c.log.Info("connected to the PBX", "url", redactURL(c.cfg.URL), "topics", accepted, "refused", refused)
+	c.lastFailure = ""
+}
+
+// logFailure logs a failed attempt or a lost session once per change of
+// state: an identical failure to the previous one goes to debug, so a PBX
+// that stays down for hours does not flood the log.
+func (c *Client) logFailure(err error, wasUp bool, retry time.Duration) {
+	if err == nil {
+		return
+	}
+	attrs := []any{"err", err, "retry_in", retry.Round(time.Millisecond)}
+	var e *Error
+	if errors.As(err, &e) {
+		attrs = append(attrs, "stage", e.Stage)
+	}
+	if wasUp {
+		c.log.Warn("connection to the PBX lost", attrs...)
+		c.lastFailure = ""
+		return
+	}
+	key := failureKey(err)
+	if key == c.lastFailure {
+		c.log.Debug("still cannot connect to the PBX", attrs...)
+		return
+	}
+	c.lastFailure = key
+	c.log.Warn("cannot connect to the PBX", attrs...)
+}
+
+// localAddr matches the "127.0.0.1:54321->" part of network errors, which
+// changes with every attempt although the failure is the same.
+var localAddr = regexp.MustCompile(`\S+->`)
+
+func failureKey(err error) string { return localAddr.ReplaceAllString(err.Error(), "") }
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
 }

@@ -1,0 +1,41 @@
+package wsi
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// backoff is exponential back-off with equal jitter: the n-th delay is
+// drawn uniformly from [d/2, d), where d = initial * 2^n capped at max.
+//
+// Equal rather than full jitter keeps a floor under every delay, so a PBX
+// that refuses everything is never hammered, while still spreading the
+// reconnects of many exporters after a PBX restart.
+type backoff struct {
+	initial, max time.Duration
+	attempt      int
+	// int64N returns a random number in [0, n); rand.Int64N by default.
+	int64N func(n int64) int64
+}
+
+func newBackoff(initial, max time.Duration) *backoff {
+	return &backoff{initial: initial, max: max, int64N: rand.Int64N}
+}
+
+// next returns the delay before the next attempt and advances the sequence.
+func (b *backoff) next() time.Duration {
+	d := b.initial
+	for i := 0; i < b.attempt && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	b.attempt++
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + time.Duration(b.int64N(int64(d-half)))
+}
+
+// reset starts the sequence again from initial.
+func (b *backoff) reset() { b.attempt = 0 }
