@@ -1,0 +1,236 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/portsip-exporter/portsip_exporter/collector"
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// passwordEnv holds the PBX password when no --wsi.password-file is given.
+// It is deliberately not a flag: command lines show up in ps and in shell
+// history.
+const passwordEnv = "PORTSIP_WSI_PASSWORD"
+
+// wsiConfig is how to reach and log in to the PBX (--wsi.*).
+type wsiConfig struct {
+	URL             string        `name:"url" env:"PORTSIP_WSI_URL" placeholder:"wss://HOST:8887/wsi" help:"WSI endpoint of the PBX (ws:// is accepted for tests)."`
+	Username        string        `name:"username" env:"PORTSIP_WSI_USERNAME" help:"User to authenticate as; a system administrator when --wsi.domain is empty."`
+	ExtensionNumber string        `name:"extension-number" env:"PORTSIP_WSI_EXTENSION_NUMBER" help:"Authenticate by extension number instead of user name (needs --wsi.domain)."`
+	PasswordFile    string        `name:"password-file" env:"PORTSIP_WSI_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the password (a trailing newline is ignored). Alternatively set ${password_env}."`
+	Domain          string        `name:"domain" env:"PORTSIP_WSI_DOMAIN" help:"SIP domain of a tenant user; empty means system administrator (global topics)."`
+	Tenants         []string      `name:"tenant" env:"PORTSIP_WSI_TENANTS" sep:"," placeholder:"ID" help:"Tenant id to watch through the global topics (system administrator mode). Repeatable or comma-separated."`
+	Queues          []string      `name:"queue" env:"PORTSIP_WSI_QUEUES" sep:"," placeholder:"NUMBER" help:"Tenant mode: queue numbers to watch; empty means every queue the PBX announces."`
+	Extensions      []string      `name:"extension" env:"PORTSIP_WSI_EXTENSIONS" sep:"," placeholder:"NUMBER" help:"Tenant mode: extension numbers to watch."`
+	PingInterval    time.Duration `name:"ping-interval" default:"30s" help:"WebSocket ping period; a session silent for two periods is considered dead."`
+
+	TLS wsiTLSConfig `embed:"" prefix:"tls."`
+
+	// password is loaded by Validate from the file or the environment.
+	password string
+}
+
+type wsiTLSConfig struct {
+	CAFile             string `name:"ca-file" type:"path" placeholder:"FILE" help:"PEM file with the CA certificate(s) the PBX certificate is verified against (added to the system roots)."`
+	InsecureSkipVerify bool   `name:"insecure-skip-verify" help:"Do not verify the PBX certificate. For tests only: anyone on the path can read the password."`
+	ServerName         string `name:"server-name" placeholder:"NAME" help:"Name to verify the PBX certificate against, when it differs from the host in --wsi.url."`
+}
+
+// Validate checks the combination of flags and loads the password, so that
+// every configuration mistake is reported before the first connection.
+func (c *wsiConfig) Validate() error {
+	if c.URL == "" {
+		return invalid("--wsi.url is required (e.g. --wsi.url=wss://pbx.example.com:8887/wsi or PORTSIP_WSI_URL)")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return invalid("--wsi.url: not a URL: %q", c.URL)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return invalid("--wsi.url: scheme must be wss:// (or ws://), got %q", c.URL)
+	}
+	if u.Host == "" {
+		return invalid("--wsi.url: no host in %q", c.URL)
+	}
+	if u.User != nil {
+		return invalid("--wsi.url: must not contain credentials; use --wsi.username and --wsi.password-file")
+	}
+
+	switch {
+	case c.Username != "" && c.ExtensionNumber != "":
+		return invalid("--wsi.username and --wsi.extension-number are both set: authenticate with one of them")
+	case c.Username == "" && c.ExtensionNumber == "":
+		return invalid("--wsi.username (or --wsi.extension-number with --wsi.domain) is required")
+	case c.ExtensionNumber != "" && c.Domain == "":
+		return invalid("--wsi.extension-number needs --wsi.domain: extension users belong to a tenant")
+	}
+
+	if c.Domain == "" {
+		if len(nonEmpty(c.Tenants)) == 0 {
+			return invalid("--wsi.tenant is required without --wsi.domain: a system administrator watches tenants through the global topics")
+		}
+		if len(nonEmpty(c.Queues)) > 0 {
+			return invalid("--wsi.queue only applies with --wsi.domain (tenant mode); the global topics cover every queue of the tenants")
+		}
+		if len(nonEmpty(c.Extensions)) > 0 {
+			return invalid("--wsi.extension only applies with --wsi.domain (tenant mode); the global topics cover every extension of the tenants")
+		}
+	} else if len(nonEmpty(c.Tenants)) > 0 {
+		return invalid("--wsi.tenant only applies without --wsi.domain (system administrator mode)")
+	}
+
+	if c.PingInterval < time.Second {
+		return invalid("--wsi.ping-interval: must be at least 1s, got %s", c.PingInterval)
+	}
+	if c.TLS.CAFile != "" {
+		if _, err := os.ReadFile(c.TLS.CAFile); err != nil {
+			return invalid("--wsi.tls.ca-file: %v", pathError(err))
+		}
+	}
+	if u.Scheme == "ws" && (c.TLS.CAFile != "" || c.TLS.ServerName != "" || c.TLS.InsecureSkipVerify) {
+		return invalid("--wsi.tls.* flags need a wss:// --wsi.url")
+	}
+
+	return c.loadPassword()
+}
+
+func (c *wsiConfig) loadPassword() error {
+	env, envSet := os.LookupEnv(passwordEnv)
+	switch {
+	case c.PasswordFile != "" && envSet:
+		return invalid("--wsi.password-file and %s are both set: use one of them", passwordEnv)
+	case c.PasswordFile != "":
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return invalid("--wsi.password-file: %v", pathError(err))
+		}
+		c.password = strings.TrimRight(string(b), "\r\n")
+		if c.password == "" {
+			return invalid("--wsi.password-file: %s is empty", c.PasswordFile)
+		}
+	case envSet:
+		if env == "" {
+			return invalid("%s is set but empty", passwordEnv)
+		}
+		c.password = env
+	default:
+		return invalid("no password: set --wsi.password-file (or PORTSIP_WSI_PASSWORD_FILE) or %s", passwordEnv)
+	}
+	return nil
+}
+
+// clientConfig is the wsi.Config these flags describe. Validate must have
+// succeeded.
+func (c *wsiConfig) clientConfig() wsi.Config {
+	return wsi.Config{
+		URL:             c.URL,
+		Username:        c.Username,
+		ExtensionNumber: c.ExtensionNumber,
+		Password:        c.password,
+		Domain:          c.Domain,
+		Tenants:         nonEmpty(c.Tenants),
+		Queues:          nonEmpty(c.Queues),
+		Extensions:      nonEmpty(c.Extensions),
+		TLS: wsi.TLSConfig{
+			CAFile:             c.TLS.CAFile,
+			ServerName:         c.TLS.ServerName,
+			InsecureSkipVerify: c.TLS.InsecureSkipVerify,
+		},
+		PingInterval: c.PingInterval,
+	}
+}
+
+// webConfig is the exporter's own HTTP endpoint (--web.*), as in every
+// Prometheus exporter.
+type webConfig struct {
+	ListenAddresses []string `name:"listen-address" default:"${default_listen}" help:"Address to serve metrics on, [HOST]:PORT. Repeatable."`
+	ConfigFile      string   `name:"config.file" type:"path" placeholder:"FILE" help:"exporter-toolkit web configuration file enabling TLS and/or basic authentication (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)."`
+	TelemetryPath   string   `name:"telemetry-path" default:"/metrics" help:"Path under which to expose metrics."`
+}
+
+func (c *webConfig) Validate() error {
+	if len(nonEmpty(c.ListenAddresses)) == 0 {
+		return invalid("--web.listen-address: at least one address is required")
+	}
+	if !strings.HasPrefix(c.TelemetryPath, "/") || c.TelemetryPath == "/" {
+		return invalid("--web.telemetry-path: must start with / and not be / itself, got %q", c.TelemetryPath)
+	}
+	switch c.TelemetryPath {
+	case healthyPath, readyPath:
+		return invalid("--web.telemetry-path: %s is reserved", c.TelemetryPath)
+	}
+	if c.ConfigFile != "" {
+		if err := web.Validate(c.ConfigFile); err != nil {
+			return invalid("--web.config.file: %v", pathError(err))
+		}
+	}
+	return nil
+}
+
+// collectorConfig switches and bounds what the collector tracks
+// (--collector.*).
+type collectorConfig struct {
+	AgentState     bool          `name:"agent-state" default:"true" negatable:"" help:"Expose one portsip_queue_agent_state series per agent."`
+	ExtensionState bool          `name:"extension-state" default:"true" negatable:"" help:"Expose per-extension series (online, presence, call state)."`
+	CallExpiry     time.Duration `name:"call-expiry" default:"4h" help:"Forget an active call that got no call_cdr after this long."`
+}
+
+func (c *collectorConfig) Validate() error {
+	if c.CallExpiry <= 0 {
+		return invalid("--collector.call-expiry: must be positive, got %s", c.CallExpiry)
+	}
+	return nil
+}
+
+func (c *collectorConfig) config() collector.Config {
+	return collector.Config{
+		AgentState:     c.AgentState,
+		ExtensionState: c.ExtensionState,
+		CallExpiry:     c.CallExpiry,
+	}
+}
+
+// logConfig is --log.*.
+type logConfig struct {
+	Level  string `name:"level" default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above: ${enum}."`
+	Format string `name:"format" default:"text" enum:"text,json" help:"Log format: text (coloured on a terminal) or json (one object per line)."`
+}
+
+// nonEmpty drops empty and blank entries, which "a,,b" or an empty
+// environment variable would otherwise smuggle in as ids.
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// pathError shortens *fs.PathError messages to "<path>: <reason>" without
+// the operation ("open"), which says nothing to an operator.
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// validationError is a configuration mistake. Its text names the flag and
+// is the whole message the user sees.
+type validationError struct{ msg string }
+
+func (e *validationError) Error() string { return e.msg }
+
+func invalid(format string, args ...any) error {
+	return &validationError{msg: fmt.Sprintf(format, args...)}
+}

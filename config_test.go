@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/collector"
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// clearEnv unsets every PORTSIP_* variable for the test, so the developer's
+// shell cannot change what a test parses.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PORTSIP_") {
+			t.Setenv(k, "") // restores the original value after the test
+			os.Unsetenv(k)
+		}
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustParse(t *testing.T, args ...string) (*cli, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	c, cmd, code := parseArgs(args, &stdout, &stderr)
+	if c == nil {
+		t.Fatalf("parseArgs(%q): exit %d, stderr: %s", args, code, stderr.String())
+	}
+	return c, cmd
+}
+
+func TestFlagsGlobalMode(t *testing.T) {
+	clearEnv(t)
+	pw := writeFile(t, "pw", "s3cret\n")
+	ca := writeFile(t, "ca.pem", "not checked here")
+	c, cmd := mustParse(t,
+		"--wsi.url=wss://pbx.example.com:8887/wsi",
+		"--wsi.username=admin",
+		"--wsi.password-file="+pw,
+		"--wsi.tenant=1,2", "--wsi.tenant=3",
+		"--wsi.tls.ca-file="+ca, "--wsi.tls.server-name=pbx.internal",
+		"--wsi.ping-interval=10s",
+		"--web.listen-address=127.0.0.1:1234", "--web.listen-address=[::1]:1234",
+		"--web.telemetry-path=/m",
+		"--no-collector.agent-state", "--collector.call-expiry=1h",
+		"--log.level=debug", "--log.format=json",
+	)
+	if cmd != "run" {
+		t.Errorf("command = %q, want the default run", cmd)
+	}
+	got := c.Run.WSI.clientConfig()
+	want := wsi.Config{
+		URL:          "wss://pbx.example.com:8887/wsi",
+		Username:     "admin",
+		Password:     "s3cret",
+		Tenants:      []string{"1", "2", "3"},
+		TLS:          wsi.TLSConfig{CAFile: ca, ServerName: "pbx.internal"},
+		PingInterval: 10 * time.Second,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("client config\n got %+v\nwant %+v", got, want)
+	}
+	if w := []string{"127.0.0.1:1234", "[::1]:1234"}; !reflect.DeepEqual(c.Run.Web.ListenAddresses, w) {
+		t.Errorf("listen addresses = %q, want %q", c.Run.Web.ListenAddresses, w)
+	}
+	if c.Run.Web.TelemetryPath != "/m" {
+		t.Errorf("telemetry path = %q", c.Run.Web.TelemetryPath)
+	}
+	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour}
+	if got := c.Run.Collector.config(); !reflect.DeepEqual(got, wantCol) {
+		t.Errorf("collector config = %+v, want %+v", got, wantCol)
+	}
+	if c.Log != (logConfig{Level: "debug", Format: "json"}) {
+		t.Errorf("log config = %+v", c.Log)
+	}
+}
+
+func TestEnvTenantMode(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PORTSIP_WSI_URL", "ws://127.0.0.1:1/wsi")
+	t.Setenv("PORTSIP_WSI_EXTENSION_NUMBER", "101")
+	t.Setenv("PORTSIP_WSI_DOMAIN", "sales.example.com")
+	t.Setenv("PORTSIP_WSI_PASSWORD", "from-env")
+	t.Setenv("PORTSIP_WSI_QUEUES", "8000,8001")
+	t.Setenv("PORTSIP_WSI_EXTENSIONS", "101,102")
+	c, _ := mustParse(t)
+	got := c.Run.WSI.clientConfig()
+	want := wsi.Config{
+		URL:             "ws://127.0.0.1:1/wsi",
+		ExtensionNumber: "101",
+		Password:        "from-env",
+		Domain:          "sales.example.com",
+		Queues:          []string{"8000", "8001"},
+		Extensions:      []string{"101", "102"},
+		PingInterval:    30 * time.Second,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("client config\n got %+v\nwant %+v", got, want)
+	}
+
+	// A flag wins over its environment variable.
+	c, _ = mustParse(t, "--wsi.queue=9000")
+	if q := c.Run.WSI.clientConfig().Queues; !reflect.DeepEqual(q, []string{"9000"}) {
+		t.Errorf("queues = %q, want the flag's", q)
+	}
+}
+
+func TestEnvTenantsAndPasswordFile(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PORTSIP_WSI_URL", "wss://pbx:8887/wsi")
+	t.Setenv("PORTSIP_WSI_USERNAME", "admin")
+	t.Setenv("PORTSIP_WSI_TENANTS", "11, 22,,33")
+	t.Setenv("PORTSIP_WSI_PASSWORD_FILE", writeFile(t, "pw", "pa ss\r\n"))
+	c, _ := mustParse(t, "check")
+	got := c.Check.WSI.clientConfig()
+	if !reflect.DeepEqual(got.Tenants, []string{"11", "22", "33"}) {
+		t.Errorf("tenants = %q", got.Tenants)
+	}
+	if got.Password != "pa ss" {
+		t.Errorf("password = %q, want the file's content without the line ending", got.Password)
+	}
+	if c.Check.Listen != 5*time.Second {
+		t.Errorf("check.listen = %s, want the 5s default", c.Check.Listen)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	clearEnv(t)
+	c, cmd := mustParse(t, "demo")
+	if cmd != "demo" {
+		t.Fatalf("command = %q", cmd)
+	}
+	if !reflect.DeepEqual(c.Demo.Web.ListenAddresses, []string{":" + defaultPort}) || c.Demo.Web.TelemetryPath != "/metrics" || c.Demo.Web.ConfigFile != "" {
+		t.Errorf("web defaults = %+v", c.Demo.Web)
+	}
+	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour}
+	if got := c.Demo.Collector.config(); !reflect.DeepEqual(got, want) {
+		t.Errorf("collector defaults = %+v, want %+v", got, want)
+	}
+	if c.Log != (logConfig{Level: "info", Format: "text"}) {
+		t.Errorf("log defaults = %+v", c.Log)
+	}
+	if c.Demo.Seed != 1 {
+		t.Errorf("demo.seed = %d", c.Demo.Seed)
+	}
+	// demo needs no PBX settings: the demo brings its own.
+	c, _ = mustParse(t, "demo", "--demo.seed=7", "--no-collector.extension-state")
+	if c.Demo.Seed != 7 || c.Demo.Collector.ExtensionState {
+		t.Errorf("demo flags not applied: %+v", c.Demo)
+	}
+}
+
+// TestBadConfiguration runs the whole program with each mistake and checks
+// that it stops before connecting, with one line naming the flag.
+func TestBadConfiguration(t *testing.T) {
+	// A PBX stand-in that counts connections: none may arrive.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	defer func() { ln.Close(); <-done }()
+
+	url := "ws://" + ln.Addr().String() + "/wsi"
+	pw := writeFile(t, "pw", "secret\n")
+	empty := writeFile(t, "empty", "\n")
+	unreadable := filepath.Join(t.TempDir(), "missing")
+	badWeb := writeFile(t, "web.yml", "basic_auth_users: [not a map\n")
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // substring of the one line
+	}{
+		{"no url", []string{"--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url is required"},
+		{"bad scheme", []string{"--wsi.url=https://pbx:8887/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: scheme must be wss://"},
+		{"credentials in url", []string{"--wsi.url=wss://a:secret@pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: must not contain credentials"},
+		{"global without tenants", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
+		{"no password", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1"}, nil, "no password"},
+		{"unreadable password file", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + unreadable}, nil, "--wsi.password-file: " + unreadable},
+		{"empty password file", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + empty}, nil, "--wsi.password-file: " + empty + " is empty"},
+		{"password twice", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, map[string]string{"PORTSIP_WSI_PASSWORD": "x"}, "--wsi.password-file and PORTSIP_WSI_PASSWORD are both set"},
+		{"extension without domain", []string{"--wsi.url=" + url, "--wsi.extension-number=101", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.extension-number needs --wsi.domain"},
+		{"username and extension", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.extension-number=101", "--wsi.domain=d", "--wsi.password-file=" + pw}, nil, "--wsi.username and --wsi.extension-number are both set"},
+		{"no user", []string{"--wsi.url=" + url, "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.username (or --wsi.extension-number with --wsi.domain) is required"},
+		{"queues in global mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.queue=8000", "--wsi.password-file=" + pw}, nil, "--wsi.queue only applies with --wsi.domain"},
+		{"extensions in global mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, map[string]string{"PORTSIP_WSI_EXTENSIONS": "101"}, "--wsi.extension only applies with --wsi.domain"},
+		{"tenants in tenant mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.domain=d", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.tenant only applies without --wsi.domain"},
+		{"tls flags on ws", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.insecure-skip-verify", "--wsi.password-file=" + pw}, nil, "--wsi.tls.* flags need a wss://"},
+		{"missing ca file", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + unreadable, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + unreadable},
+		{"tiny ping interval", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.ping-interval=1ms", "--wsi.password-file=" + pw}, nil, "--wsi.ping-interval: must be at least 1s"},
+		{"bad web config", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.config.file=" + badWeb}, nil, "--web.config.file:"},
+		{"bad telemetry path", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.telemetry-path=metrics"}, nil, "--web.telemetry-path: must start with /"},
+		{"bad call expiry", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--collector.call-expiry=0s"}, nil, "--collector.call-expiry: must be positive"},
+		{"check without tenants", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
+		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit code = %d, want %d", code, exitUsage)
+			}
+			msg := stderr.String()
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", msg, tt.want)
+			}
+			if !strings.HasPrefix(msg, programName+": error: ") {
+				t.Errorf("stderr = %q, want it to start with %q", msg, programName+": error: ")
+			}
+			// Kong's own errors get a second line pointing at --help; ours
+			// are complete in one.
+			if lines := strings.Count(msg, "\n"); lines != 1 && !strings.Contains(msg, "--help") {
+				t.Errorf("stderr has %d lines, want 1: %q", lines, msg)
+			}
+			if strings.Contains(msg, "goroutine") || strings.Contains(msg, "panic") {
+				t.Errorf("stderr looks like a crash: %q", msg)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+		})
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the PBX stand-in got %d connections from bad configurations, want 0", n)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	clearEnv(t)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--help: exit %d, stderr %q", code, stderr.String())
+	}
+	for _, want := range []string{"Usage: portsip_exporter", "Examples:", "demo", "check", "run --help", "PORTSIP_WSI_PASSWORD"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--help output lacks %q", want)
+		}
+	}
+
+	stdout.Reset()
+	if code := run(context.Background(), []string{"run", "--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("run --help: exit %d", code)
+	}
+	for _, want := range []string{"--wsi.url", "$PORTSIP_WSI_URL", "--wsi.tenant", "$PORTSIP_WSI_TENANTS", "--[no-]collector.agent-state", "--web.listen-address=:" + defaultPort, "--web.config.file"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("run --help output lacks %q", want)
+		}
+	}
+	// The password is an environment variable only: no flag may take it.
+	if strings.Contains(stdout.String(), "--wsi.password=") {
+		t.Errorf("run --help offers a password flag")
+	}
+
+	stdout.Reset()
+	if code := run(context.Background(), []string{"--version"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--version: exit %d", code)
+	}
+	b := getBuildInfo()
+	for _, want := range []string{programName, "version " + b.Version, "revision: " + b.Revision, b.GoVersion} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--version output %q lacks %q", stdout.String(), want)
+		}
+	}
+}

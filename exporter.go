@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/portsip-exporter/portsip_exporter/collector"
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+const (
+	healthyPath = "/-/healthy"
+	readyPath   = "/-/ready"
+
+	// scrapeTimeout bounds one /metrics request. Rendering reads in-memory
+	// state only, so anything near it means a bug, and Prometheus's own
+	// default scrape timeout (10s) would have given up anyway.
+	scrapeTimeout = 10 * time.Second
+	// shutdownTimeout is how long in-flight scrapes may take to finish
+	// after SIGTERM.
+	shutdownTimeout = 10 * time.Second
+)
+
+// exporterConfig is everything the exporter (and the demo) runs with.
+type exporterConfig struct {
+	client    wsi.Config
+	web       webConfig
+	collector collector.Config
+}
+
+// runExporter serves metrics and keeps the WSI session until ctx is
+// cancelled, then closes the session and lets in-flight scrapes finish.
+func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) error {
+	b := getBuildInfo()
+	logger.Info("starting "+programName, "version", b.Version, "revision", b.Revision, "go", b.GoVersion)
+	if cfg.client.TLS.InsecureSkipVerify {
+		logger.Warn("PBX certificate verification is disabled (--wsi.tls.insecure-skip-verify): the connection, and the password sent over it, can be intercepted")
+	}
+
+	cfg.client.Logger = logger.With("component", "wsi")
+	client, err := wsi.New(cfg.client)
+	if err != nil {
+		return fmt.Errorf("WSI client: %w", err)
+	}
+	col := collector.New(cfg.collector, client)
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(col); err != nil {
+		return fmt.Errorf("registering the collector: %w", err)
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newBuildInfo(b),
+	)
+
+	// Open every listener before anything else so a taken port fails the
+	// start instead of leaving a half-running exporter.
+	listeners, err := listen(cfg.web.ListenAddresses)
+	if err != nil {
+		return err
+	}
+
+	var ready atomic.Bool
+	mux, err := newMux(reg, cfg.web, logger, &ready)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Run returns only once ctx is cancelled: it reconnects forever.
+		if err := client.Run(ctx, sessionLogger{Handler: col, logger: logger}); err != nil {
+			logger.Error("WSI client stopped", "err", err)
+		}
+	}()
+
+	servers := make([]*http.Server, len(listeners))
+	serveErr := make(chan error, len(listeners))
+	for i, l := range listeners {
+		servers[i] = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		// One http.Server per listener: web.Serve rewrites server.Handler
+		// to add authentication, which must not race between listeners.
+		flags := &web.FlagConfig{
+			WebListenAddresses: &[]string{l.Addr().String()},
+			WebSystemdSocket:   new(bool),
+			WebConfigFile:      &cfg.web.ConfigFile,
+		}
+		go func() {
+			err := web.Serve(l, servers[i], flags, logger)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			serveErr <- err
+		}()
+	}
+	ready.Store(true)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case runErr = <-serveErr:
+		// A listener failed (e.g. its TLS files became unreadable); the
+		// exporter cannot be scraped, so stop rather than limp on.
+		if runErr == nil {
+			runErr = errors.New("HTTP server stopped")
+		}
+	}
+	ready.Store(false)
+	cancel()
+
+	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer stop()
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			logger.Warn("HTTP shutdown", "err", err)
+			s.Close()
+		}
+	}
+	wg.Wait()
+	return runErr
+}
+
+func listen(addrs []string) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, a := range nonEmpty(addrs) {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll(ls)
+			return nil, fmt.Errorf("--web.listen-address: %w", err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+func newMux(reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready *atomic.Bool) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.Handle(cfg.TelemetryPath, promhttp.InstrumentMetricHandler(reg,
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError),
+			// A failing collector must not hide everything else, least of
+			// all portsip_up.
+			ErrorHandling: promhttp.ContinueOnError,
+			Timeout:       scrapeTimeout,
+		})))
+
+	// Healthy: the process is alive. Ready: it serves. Neither reflects the
+	// PBX session, on purpose: a disconnected PBX must still be scraped so
+	// that portsip_up=0 reaches Prometheus and alerts.
+	mux.HandleFunc(healthyPath, func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc(readyPath, func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "Not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "PortSIP Exporter",
+		Description: "Prometheus exporter for the PortSIP PBX: queues, agents, extensions and calls from the WSI event stream.",
+		Version:     getBuildInfo().Version,
+		Links: []web.LandingLinks{
+			{Address: cfg.TelemetryPath, Text: "Metrics"},
+			{Address: healthyPath, Text: "Health", Description: "200 while the process runs"},
+			{Address: readyPath, Text: "Readiness", Description: "200 while serving; not the PBX session (see portsip_up)"},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("landing page: %w", err)
+	}
+	mux.Handle("/", landing)
+	return mux, nil
+}
+
+// newBuildInfo is portsip_exporter_build_info with exactly the labels of
+// the design (prometheus/common's version collector adds more).
+func newBuildInfo(b buildInfo) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "portsip_exporter_build_info",
+		Help: "A metric with a constant '1' value labeled by version, revision and goversion from which portsip_exporter was built.",
+		ConstLabels: prometheus.Labels{
+			"version":   b.Version,
+			"revision":  b.Revision,
+			"goversion": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
+
+// sessionLogger logs session boundaries, which happen once per change, so
+// the log shows the session's history without one line per retry.
+type sessionLogger struct {
+	wsi.Handler
+	logger *slog.Logger
+}
+
+func (s sessionLogger) SessionUp(sess wsi.Session) {
+	var accepted, refused []string
+	for topic, ok := range sess.Topics {
+		if ok {
+			accepted = append(accepted, topic)
+		} else {
+			refused = append(refused, topic)
+		}
+	}
+	sort.Strings(accepted)
+	sort.Strings(refused)
+	s.logger.Info("WSI session up", "topics", accepted)
+	if len(refused) > 0 {
+		s.logger.Warn("PBX refused some subscriptions; their metrics stay empty", "topics", refused)
+	}
+	s.Handler.SessionUp(sess)
+}
+
+func (s sessionLogger) SessionDown(err error) {
+	s.logger.Warn("WSI session down; reconnecting", "err", err)
+	s.Handler.SessionDown(err)
+}
