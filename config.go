@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -90,15 +91,27 @@ func (c *wsiConfig) Validate() error {
 		return invalid("--wsi.ping-interval: must be at least 1s, got %s", c.PingInterval)
 	}
 	if c.TLS.CAFile != "" {
-		if _, err := os.ReadFile(c.TLS.CAFile); err != nil {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
 			return invalid("--wsi.tls.ca-file: %v", pathError(err))
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return invalid("--wsi.tls.ca-file: %s holds no PEM certificate", c.TLS.CAFile)
 		}
 	}
 	if u.Scheme == "ws" && (c.TLS.CAFile != "" || c.TLS.ServerName != "" || c.TLS.InsecureSkipVerify) {
 		return invalid("--wsi.tls.* flags need a wss:// --wsi.url")
 	}
 
-	return c.loadPassword()
+	if err := c.loadPassword(); err != nil {
+		return err
+	}
+	// The client checks the same things; anything it still refuses is a
+	// configuration error too and must stop the start.
+	if _, err := wsi.New(c.clientConfig()); err != nil {
+		return invalid("WSI settings: %v", err)
+	}
+	return nil
 }
 
 func (c *wsiConfig) loadPassword() error {

@@ -50,7 +50,8 @@ func mustParse(t *testing.T, args ...string) (*cli, string) {
 func TestFlagsGlobalMode(t *testing.T) {
 	clearEnv(t)
 	pw := writeFile(t, "pw", "s3cret\n")
-	ca := writeFile(t, "ca.pem", "not checked here")
+	certPEM, _ := selfSigned(t)
+	ca := writeFile(t, "ca.pem", string(certPEM))
 	c, cmd := mustParse(t,
 		"--wsi.url=wss://pbx.example.com:8887/wsi",
 		"--wsi.username=admin",
@@ -219,6 +220,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"tenants in tenant mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.domain=d", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.tenant only applies without --wsi.domain"},
 		{"tls flags on ws", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.insecure-skip-verify", "--wsi.password-file=" + pw}, nil, "--wsi.tls.* flags need a wss://"},
 		{"missing ca file", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + unreadable, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + unreadable},
+		{"ca file without certificates", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + pw, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + pw + " holds no PEM certificate"},
 		{"tiny ping interval", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.ping-interval=1ms", "--wsi.password-file=" + pw}, nil, "--wsi.ping-interval: must be at least 1s"},
 		{"bad web config", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.config.file=" + badWeb}, nil, "--web.config.file:"},
 		{"bad telemetry path", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.telemetry-path=metrics"}, nil, "--web.telemetry-path: must start with /"},

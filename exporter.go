@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,10 +45,8 @@ type exporterConfig struct {
 func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) error {
 	b := getBuildInfo()
 	logger.Info("starting "+programName, "version", b.Version, "revision", b.Revision, "go", b.GoVersion)
-	if cfg.client.TLS.InsecureSkipVerify {
-		logger.Warn("PBX certificate verification is disabled (--wsi.tls.insecure-skip-verify): the connection, and the password sent over it, can be intercepted")
-	}
-
+	// The client logs session changes (once per change, not per retry)
+	// and the insecure TLS switch itself.
 	cfg.client.Logger = logger.With("component", "wsi")
 	client, err := wsi.New(cfg.client)
 	if err != nil {
@@ -89,7 +86,7 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 	go func() {
 		defer wg.Done()
 		// Run returns only once ctx is cancelled: it reconnects forever.
-		if err := client.Run(ctx, sessionLogger{Handler: col, logger: logger}); err != nil {
+		if err := client.Run(ctx, col); err != nil {
 			logger.Error("WSI client stopped", "err", err)
 		}
 	}()
@@ -220,34 +217,4 @@ func newBuildInfo(b buildInfo) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
-}
-
-// sessionLogger logs session boundaries, which happen once per change, so
-// the log shows the session's history without one line per retry.
-type sessionLogger struct {
-	wsi.Handler
-	logger *slog.Logger
-}
-
-func (s sessionLogger) SessionUp(sess wsi.Session) {
-	var accepted, refused []string
-	for topic, ok := range sess.Topics {
-		if ok {
-			accepted = append(accepted, topic)
-		} else {
-			refused = append(refused, topic)
-		}
-	}
-	sort.Strings(accepted)
-	sort.Strings(refused)
-	s.logger.Info("WSI session up", "topics", accepted)
-	if len(refused) > 0 {
-		s.logger.Warn("PBX refused some subscriptions; their metrics stay empty", "topics", refused)
-	}
-	s.Handler.SessionUp(sess)
-}
-
-func (s sessionLogger) SessionDown(err error) {
-	s.logger.Warn("WSI session down; reconnecting", "err", err)
-	s.Handler.SessionDown(err)
 }
