@@ -1,0 +1,522 @@
+package wsi
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// decodeOK decodes a frame that must decode, returning the event or reply.
+func decodeOK(t *testing.T, frame []byte) (Event, *Reply) {
+	t.Helper()
+	ev, rep, err := Decode(frame)
+	if err != nil {
+		t.Fatalf("Decode(%s): %v", frame, err)
+	}
+	if (ev == nil) == (rep == nil) {
+		t.Fatalf("Decode(%s) = %#v, %#v: want exactly one of event and reply", frame, ev, rep)
+	}
+	return ev, rep
+}
+
+// checkReject asserts that frame is rejected for reason.
+func checkReject(t *testing.T, frame []byte, reason string) {
+	t.Helper()
+	ev, rep, err := Decode(frame)
+	if ev != nil || rep != nil {
+		t.Fatalf("Decode(%q) = %#v, %#v, %v: want a rejection", frame, ev, rep, err)
+	}
+	var de *DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("Decode(%q) error %T %v: want *DecodeError", frame, err, err)
+	}
+	if de.Reason != reason {
+		t.Fatalf("Decode(%q) reason %q (%v): want %q", frame, de.Reason, err, reason)
+	}
+}
+
+func checkEqual(t *testing.T, name string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", " ")
+		w, _ := json.MarshalIndent(want, "", " ")
+		t.Errorf("%s:\n got %T %s\nwant %T %s", name, got, g, want, w)
+	}
+}
+
+// The vendor's samples, verbatim: three are broken and must be rejected
+// for the right reason, every other one decodes to what it says.
+func TestDecodeVendorSamples(t *testing.T) {
+	rejected := map[string]string{
+		"queue_status.json":      ReasonMalformedJSON, // full-width comma, agents inside waiting_list
+		"auth_system_admin.json": ReasonMalformedJSON, // trailing comma
+		"extension_created.json": ReasonInvalidEvent,  // "username" twice
+	}
+	want := map[string]any{
+		"extension_status.json": &ExtensionStatus{
+			Header: Header{EventType: TypeExtensionStatus, TenantID: "794493068765036544"},
+			Status: []ExtensionState{
+				{Extension: "sip:101@test.io", ExtensionID: "794493219508322304", CallStatus: "ON_ACLL", Presence: "AWAY", Time: 1704186780},
+				{Extension: "sip:102@test.io", ExtensionID: "794493219718037504", CallStatus: "ON_CALL", Presence: "ONLINE", Time: 1704186780},
+			},
+		},
+		"extension_call.json": &ExtensionCall{
+			Header:    Header{EventType: TypeExtensionCall, TenantID: "792406615960584192"},
+			Extension: "sip:101@test.io", ExtensionID: "792406615960584220", CallStatus: "ON_CALL", Time: 1703690276,
+		},
+		"extension_presence.json": &ExtensionPresence{
+			Header:    Header{EventType: TypeExtensionPresence, TenantID: "792406615960584192"},
+			Extension: "sip:101@test.io", ExtensionID: "792406615960584220",
+			Presence: "AVAILABLE", PresenceNote: "Driving", Time: 1703690547,
+		},
+		"extension_agent_status.json": &ExtensionAgentStatus{
+			Header:    Header{EventType: TypeExtensionAgentStatus, TenantID: "806406773714976768"},
+			Extension: "sip:102@test.io", ExtensionID: "806406815892897792", Time: 1707028116,
+			AgentStatus: []AgentQueueState{{QueueNumber: "8002", Status: "READY"}},
+		},
+		"queue_created.json": &QueueManagement{
+			Header:      Header{EventType: TypeQueueCreated, TenantID: "883634229655633920"},
+			QueueNumber: "8800",
+		},
+		// The sample's "reason" and "type" list the alternatives: no value.
+		"queue_caller_status.json": &QueueCallerStatus{
+			Header:  Header{EventType: TypeQueueCallerStatus, TenantID: "676398719834259456"},
+			QueueID: "677046776364007424",
+			Callers: []QueueCaller{{Position: 2, SessionID: "6763987198342", CallerNumber: "123456", Timestamp: 1676206249}},
+		},
+		"queue_agent_status.json": &QueueAgentStatus{
+			Header:  Header{EventType: TypeQueueAgentStatus, TenantID: "676398719834259456"},
+			QueueID: "677046776364007424",
+			Updated: []QueueAgent{{
+				State: "QUEUE_CALL", Extension: "101", SessionID: "677046776364007",
+				CallerNumber: "123456", CallerName: "Thomas Young", Timestamp: 1676206249,
+			}},
+			Removed: []string{"102"},
+		},
+		"queue_sla_breached.json": &QueueSLABreached{
+			Header:  Header{EventType: TypeQueueSLABreached, TenantID: "676398719834259456"},
+			QueueID: "677046776364007424", Caller: "00431334081002",
+			TotalCallersBreached: 6, SLATimeSecs: 90, WaitingCallers: 100, Timestamp: 1676206249,
+		},
+		"call_start.json": &CallStart{
+			Header: Header{EventType: TypeCallStart, TenantID: "798119491077668864"},
+			Time:   1705051422, SessionID: "798119942409949184", CDRID: "798119942409949185",
+			CallID: "Q0sX...", Direction: "ext",
+			Caller: "sip:101@test.io", CallerDisplayName: "Tom",
+			Callee: "sip:102@test.io", CalleeDisplayName: "Jason",
+		},
+		"auth_reply_ok.json":                &Reply{Command: "auth", ID: "1"},
+		"facts_auth_reply_ok.json":          &Reply{Command: "auth", ID: "1"},
+		"auth_reply_error.json":             &Reply{Command: "auth", ID: "2", Status: -1, Error: "access_token , username , domain or password error"},
+		"facts_auth_reply_error.json":       &Reply{Command: "auth", ID: "2", Status: -1, Error: "..."},
+		"auth_username.json":                &Reply{Command: "auth"},
+		"auth_extension_number.json":        &Reply{Command: "auth"},
+		"unsubscribe_queue_events.json":     &Reply{Command: "unsubscribe"},
+		"unsubscribe_extension_events.json": &Reply{Command: "unsubscribe"},
+	}
+	files, err := filepath.Glob("testdata/vendor/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no vendor samples: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			frame := readTestdata(t, "vendor/"+name)
+			if reason, ok := rejected[name]; ok {
+				checkReject(t, frame, reason)
+				return
+			}
+			ev, rep := decodeOK(t, frame)
+			w, ok := want[name]
+			switch {
+			case ok && rep != nil:
+				checkEqual(t, name, rep, w)
+			case ok:
+				checkEqual(t, name, ev, w)
+			case strings.HasPrefix(name, "subscribe_"):
+				checkEqual(t, name, rep, &Reply{Command: "subscribe"})
+			default:
+				t.Fatalf("no expectation for %s", name)
+			}
+		})
+	}
+}
+
+// The broken vendor samples, repaired: they decode to the values they carry.
+func TestDecodeFixedSamples(t *testing.T) {
+	want := map[string]any{
+		"queue_status.json": &QueueStatus{
+			Header:  Header{EventType: TypeQueueStatus, TenantID: "676398719834259456"},
+			QueueID: "677046776364007424", QueueNumber: "8001", QueueName: "Sales Department",
+			Waiting: []QueueCaller{{
+				Position: 2, SessionID: "6763987198342", CallerNumber: "123456",
+				CallerName: "Thomas Young", Timestamp: 1676206249, Type: "normal",
+			}},
+			Agents: []QueueAgent{{
+				State: "QUEUE_CALL", Extension: "101", SessionID: "677046776364007",
+				CallerNumber: "123456", CallerName: "Thomas Young", Timestamp: 1676206249,
+			}},
+		},
+		"auth_system_admin.json": &Reply{Command: "auth"},
+		"extension_created.json": &ExtensionManagement{
+			Header:          Header{EventType: TypeExtensionCreated, TenantID: "883634229655633920"},
+			ExtensionNumber: "1001", ExtensionID: "823634238409396", DisplayName: "Jason Wek",
+			Email: "test@test.com", Username: "testuser1", Enabled: OptInt{Value: 1, Set: true},
+		},
+	}
+	files, _ := filepath.Glob("testdata/fixed/*.json")
+	if len(files) != len(want) {
+		t.Fatalf("%d fixed samples, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if _, err := os.Stat(filepath.Join("testdata/vendor", name)); err != nil {
+			t.Errorf("fixed/%s repairs no vendor sample: %v", name, err)
+		}
+		ev, rep := decodeOK(t, readTestdata(t, "fixed/"+name))
+		if rep != nil {
+			checkEqual(t, name, rep, want[name])
+		} else {
+			checkEqual(t, name, ev, want[name])
+		}
+	}
+}
+
+// The realistic frames the benchmarks use, and older and newer CDR shapes.
+func TestDecodeFrames(t *testing.T) {
+	target := func(id, dest string, answered, ended, talk int64, status string, code int64, reason string) CallTarget {
+		return CallTarget{
+			ID: id, CallType: "queue_call", Caller: "+4930123456", Callee: "8001", Destination: dest,
+			DID: "+4930555000", StartTime: ended - talk - 4, RingTime: ended - talk - 4, AnsweredTime: answered, EndedTime: ended,
+			RingDuration: OptInt{4, true}, TalkDuration: OptInt{talk, true}, Status: status, StatusCode: code, EndReason: reason,
+		}
+	}
+	want := map[string]Event{
+		"call_cdr.json": &CallCDR{
+			Header:     Header{EventType: TypeCallCDR, TenantID: "798119491077668864"},
+			TenantName: "Acme Ltd", SessionID: "798119942409949184", CallID: "Q0sXZjFlNzQ1ZGQ1OTk2ZTE0NmZhZDcwY2Q1ZWFlZmI",
+			CDRID: "798119942409949185", StartTime: 1705051422, RingTime: 1705051423, AnsweredTime: 1705051431,
+			EndedTime: 1705051552, RingDuration: OptInt{8, true}, TalkDuration: OptInt{121, true},
+			Caller: "+4930123456", CallerDisplayName: "Thomas Young", CallerDomain: "test.io",
+			Callee: "8001", CalleeDomain: "test.io", DID: "+4930555000", CallStatus: "answered",
+			EndedReason: "caller_disconnected", Direction: "inbound", TrunkName: "122:883631675865563136",
+			Targets: []CallTarget{
+				target("798119942409949190", "102", 0, 1705051427, 0, "noanswer", 480, "cancelled"),
+				target("798119942409949191", "101", 1705051431, 1705051552, 121, "answered", 200, "caller_disconnected"),
+			},
+		},
+		// Older servers: ids as numbers, did_cid, end_reason, no durations.
+		"call_cdr_old.json": &CallCDR{
+			Header:    Header{EventType: TypeCallCDR, TenantID: "798119491077668864"},
+			SessionID: "798119942409949184", CallID: "abc@10.0.0.1",
+			StartTime: 1705051422, RingTime: 1705051423, EndedTime: 1705051440,
+			Caller: "sip:101@test.io", Callee: "sip:102@test.io", DID: "+4930555001",
+			EndedReason: "None", Direction: "ext",
+		},
+		"cdr_target_answer.json": &CDRTarget{
+			Header:    Header{EventType: TypeCDRTargetAnswer, TenantID: "798119491077668864"},
+			SessionID: "798119942409949184", CDRID: "798119942409949185", CallID: "Q0sX",
+			Target: CallTarget{
+				ID: "798119942409949191", CallType: "queue_call", Caller: "+4930123456", Callee: "8001",
+				Destination: "101", StartTime: 1705051427, RingTime: 1705051427, AnsweredTime: 1705051431,
+				RingDuration: OptInt{4, true}, Status: "answered", StatusCode: 200,
+			},
+		},
+		"queue_caller_status.json": &QueueCallerStatus{
+			Header:  Header{EventType: TypeQueueCallerStatus, TenantID: "676398719834259456"},
+			QueueID: "677046776364007424",
+			Callers: []QueueCaller{{Position: 3, SessionID: "6763987198342", CallerNumber: "+4930123456",
+				CallerName: "Thomas Young", Timestamp: 1676206249, Type: "normal", Reason: "enqueue"}},
+		},
+	}
+	files, _ := filepath.Glob("testdata/frames/*.json")
+	for _, f := range files {
+		name := filepath.Base(f)
+		ev, _ := decodeOK(t, readTestdata(t, "frames/"+name))
+		if ev == nil || ev.Head().EventType != strings.TrimSuffix(strings.TrimSuffix(name, ".json"), "_old") {
+			t.Errorf("%s: decoded %#v", name, ev)
+		}
+		if w, ok := want[name]; ok {
+			checkEqual(t, name, ev, w)
+		}
+	}
+}
+
+// Every known event type decodes to its own Go type; others to *Unknown.
+func TestDecodeEveryEventType(t *testing.T) {
+	types := map[string]Event{
+		TypeQueueStatus: &QueueStatus{}, TypeQueueCallerStatus: &QueueCallerStatus{},
+		TypeQueueAgentStatus: &QueueAgentStatus{}, TypeQueueSLABreached: &QueueSLABreached{},
+		TypeQueueCreated: &QueueManagement{}, TypeQueueUpdated: &QueueManagement{}, TypeQueueDestroy: &QueueManagement{},
+		TypeExtensionStatus: &ExtensionStatus{}, TypeExtensionCall: &ExtensionCall{},
+		TypeExtensionPresence: &ExtensionPresence{}, TypeExtensionAgentStatus: &ExtensionAgentStatus{},
+		TypeExtensionCreated: &ExtensionManagement{}, TypeExtensionUpdated: &ExtensionManagement{},
+		TypeExtensionDestroyed: &ExtensionManagement{},
+		TypeCallStart:          &CallStart{}, TypeCallUpdateInfo: &CallStart{}, TypeCallCDR: &CallCDR{},
+		TypeCDRTargetAdd: &CDRTarget{}, TypeCDRTargetRinging: &CDRTarget{}, TypeCDRTargetAnswer: &CDRTarget{},
+		TypeCDRTargetNoAnswer: &CDRTarget{}, TypeCDRTargetFail: &CDRTarget{}, TypeCDRTargetEnd: &CDRTarget{},
+		"queue_paused": &Unknown{},
+	}
+	if len(types) != len(KnownEventTypes)+1 {
+		t.Fatalf("test covers %d types, package knows %d", len(types)-1, len(KnownEventTypes))
+	}
+	for typ, want := range types {
+		// tenant_id as a number (old servers), event_type last, an unknown key.
+		frame := `{"tenant_id":883634229655633920,"x":{"event_type":"nested"},"event_type":"` + typ + `"}`
+		ev, _ := decodeOK(t, []byte(frame))
+		if reflect.TypeOf(ev) != reflect.TypeOf(want) {
+			t.Errorf("%s: got %T, want %T", typ, ev, want)
+			continue
+		}
+		if h := ev.Head(); h.EventType != typ || h.TenantID != "883634229655633920" {
+			t.Errorf("%s: header %+v", typ, *h)
+		}
+	}
+}
+
+// The tolerances real PBXs need, each checked by the value it produces.
+func TestDecodeTolerance(t *testing.T) {
+	for _, tc := range []struct {
+		name, frame string
+		want        any
+	}{
+		{"numbers as strings and numbers",
+			`{"event_type":"queue_caller_status","tenant_id":"1","queue_id":2,"updated_callers":[{"position":"2","timestamp":1676206249},{"position":3,"timestamp":"1676206250"}]}`,
+			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus, TenantID: "1"}, QueueID: "2",
+				Callers: []QueueCaller{{Position: 2, Timestamp: 1676206249}, {Position: 3, Timestamp: 1676206250}}}},
+		{"caller type and reason lower-cased, placeholder dropped",
+			`{"event_type":"queue_caller_status","updated_callers":[{"type":"CallBack","reason":"Agent_Answered"},{"type":"Normal/Callback","reason":"hangup/overflow"},{"type":"normal","reason":"HANGUP"}]}`,
+			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus},
+				Callers: []QueueCaller{{Type: "callback", Reason: "agent_answered"}, {}, {Type: "normal", Reason: "hangup"}}}},
+		{"other enums as sent",
+			`{"event_type":"queue_agent_status","queue_number":"8001","updated_agents":[{"state":"Not Ready","agent_extension_number":101},{"state":"ready"}]}`,
+			&QueueAgentStatus{Header: Header{EventType: TypeQueueAgentStatus}, QueueNumber: "8001",
+				Updated: []QueueAgent{{State: "Not Ready", Extension: "101"}, {State: "ready"}}}},
+		{"removed agents as objects or bare numbers",
+			`{"event_type":"queue_agent_status","removed_agents":[{"agent_extension_number":"102"},"103",104,null,{}]}`,
+			&QueueAgentStatus{Header: Header{EventType: TypeQueueAgentStatus}, Removed: []string{"102", "103", "104"}}},
+		{"booleans in every spelling",
+			`{"event_type":"extension_status","status":[{"online":true,"push_online":"true"},{"online":1,"push_online":"1"},{"online":"TRUE","push_online":false},{"online":"false","push_online":0},{"online":"0","push_online":null},{"online":""}]}`,
+			&ExtensionStatus{Header: Header{EventType: TypeExtensionStatus}, Status: []ExtensionState{
+				{Online: true, PushOnline: true}, {Online: true, PushOnline: true}, {Online: true}, {}, {}, {}}}},
+		{"enabled false and absent",
+			`{"event_type":"extension_updated","enabled":"0","department":"Sales"}`,
+			&ExtensionManagement{Header: Header{EventType: TypeExtensionUpdated}, Enabled: OptInt{0, true}, Department: "Sales"}},
+		{"durations: number, string, absent, empty, null",
+			`{"event_type":"call_cdr","talk_duration":21,"ring_duration":"0","call_targets":[{"talk_duration":"21","ring_duration":""},{"ring_duration":null}]}`,
+			&CallCDR{Header: Header{EventType: TypeCallCDR}, TalkDuration: OptInt{21, true}, RingDuration: OptInt{0, true},
+				Targets: []CallTarget{{TalkDuration: OptInt{21, true}}, {}}}},
+		{"status_code as string and number",
+			`{"event_type":"call_cdr","status_code":"486","call_targets":[{"status_code":-1},{"status_code":"0"}]}`,
+			&CallCDR{Header: Header{EventType: TypeCallCDR}, StatusCode: 486,
+				Targets: []CallTarget{{StatusCode: -1}, {}}}},
+		{"did_cid and end_reason when alone",
+			`{"event_type":"call_cdr","did_cid":"555","end_reason":"cancelled","call_targets":[{"did_cid":"556","ended_reason":"replaced"}]}`,
+			&CallCDR{Header: Header{EventType: TypeCallCDR}, DID: "555", EndedReason: "cancelled",
+				Targets: []CallTarget{{DID: "556", EndReason: "replaced"}}}},
+		{"documented spelling wins over the old one, in either order",
+			`{"event_type":"call_cdr","did_cid":"old","did":"new","ended_reason":"new","end_reason":"old","call_targets":[{"end_reason":"new","ended_reason":"old","did":"new","did_cid":"old"}]}`,
+			&CallCDR{Header: Header{EventType: TypeCallCDR}, DID: "new", EndedReason: "new",
+				Targets: []CallTarget{{DID: "new", EndReason: "new"}}}},
+		{"call_start did_cid",
+			`{"event_type":"call_update_info","did_cid":"555","direction":"in2out","user_data":"x"}`,
+			&CallStart{Header: Header{EventType: TypeCallUpdateInfo}, DID: "555", Direction: "in2out", UserData: "x"}},
+		{"user_data of any type kept as JSON text",
+			`{"event_type":"call_start","user_data":{"crm": [1, true]}}`,
+			&CallStart{Header: Header{EventType: TypeCallStart}, UserData: `{"crm": [1, true]}`}},
+		{"cost as a number",
+			`{"event_type":"call_cdr","call_targets":[{"cost":0.05}]}`,
+			&CallCDR{Header: Header{EventType: TypeCallCDR}, Targets: []CallTarget{{Cost: "0.05"}}}},
+		{"nulls are absent, unknown keys of any type ignored",
+			`{"event_type":"queue_status","tenant_id":null,"queue_name":null,"waiting_list":null,"agents":[null],"future":{"a":[1,{"b":null}]},"also":-1.5e-3}`,
+			&QueueStatus{Header: Header{EventType: TypeQueueStatus}}},
+		{"SLA breach numbers as strings",
+			`{"event_type":"queue_sla_breached","total_callers_breached":"6","sla_time_secs":"90","waiting_callers":"100","timestamp":1676206249,"caller":431334081002}`,
+			&QueueSLABreached{Header: Header{EventType: TypeQueueSLABreached}, TotalCallersBreached: 6, SLATimeSecs: 90,
+				WaitingCallers: 100, Timestamp: 1676206249, Caller: "431334081002"}},
+		{"queue management with id and name",
+			`{"event_type":"queue_destroy","queue_number":8800,"queue_id":"9","queue_name":"Support","tenant_id":"1"}`,
+			&QueueManagement{Header: Header{EventType: TypeQueueDestroy, TenantID: "1"}, QueueNumber: "8800", QueueID: "9", QueueName: "Support"}},
+		{"white space everywhere",
+			" \t\r\n{ \"event_type\" :\n\"extension_call\" , \"time\" : \"5\" }\n ",
+			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}, Time: 5}},
+		{"escaped key and type",
+			`{"event\u005ftype":"extension\u005fcall","call\u005fstatus":"RINGING"}`,
+			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}, CallStatus: "RINGING"}},
+		{"event_type wins over command",
+			`{"command":"auth","event_type":"queue_created","queue_number":"1"}`,
+			&QueueManagement{Header: Header{EventType: TypeQueueCreated}, QueueNumber: "1"}},
+		{"subscribe reply with an error",
+			`{"command":"subscribe","status":"-1","error":"permission denied","id":7}`,
+			&Reply{Command: "subscribe", Status: -1, Error: "permission denied", ID: "7"}},
+		{"duplicate unknown keys are not ambiguous for us",
+			`{"event_type":"extension_call","x":1,"x":2}`,
+			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}}},
+		{"minimum int64",
+			`{"event_type":"extension_call","time":"-9223372036854775808"}`,
+			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}, Time: -9223372036854775808}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, rep := decodeOK(t, []byte(tc.frame))
+			if rep != nil {
+				checkEqual(t, tc.name, rep, tc.want)
+			} else {
+				checkEqual(t, tc.name, ev, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, tc := range []struct{ frame, reason string }{
+		// Not JSON, or not one JSON object.
+		{``, ReasonMalformedJSON},
+		{` `, ReasonMalformedJSON},
+		{`[]`, ReasonMalformedJSON},
+		{`"event_type"`, ReasonMalformedJSON},
+		{`42`, ReasonMalformedJSON},
+		{`null`, ReasonMalformedJSON},
+		{`{`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr"`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr"}}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr"} {}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr",}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","call_targets":[{},]}`, ReasonMalformedJSON},
+		{`{"event_type":'call_cdr'}`, ReasonMalformedJSON},
+		{`{event_type:"call_cdr"}`, ReasonMalformedJSON},
+		{`{"event_type" "call_cdr"}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr" "x":1}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","talk_duration":021}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","talk_duration":1.}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","talk_duration":1e}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","talk_duration":-}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","talk_duration":+1}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","x":tru}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","x":NaN}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","caller":"a\x"}`, ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","caller":"a\u12"}`, ReasonMalformedJSON},
+		{"{\"event_type\":\"call_cdr\",\"caller\":\"a\tb\"}", ReasonMalformedJSON},
+		{"{\"event_type\":\"call_cdr\",\"x\":\"a\nb\"}", ReasonMalformedJSON},
+		{`{"event_type":"call_cdr","caller":"abc`, ReasonMalformedJSON},
+		{"{\"event_type\":\"call_cdr\"}\x00", ReasonMalformedJSON},
+		{"\xef\xbb\xbf{\"event_type\":\"call_cdr\"}", ReasonMalformedJSON}, // a BOM is not JSON
+		// A type error and a syntax error: the frame is not JSON.
+		{`{"event_type":"extension_status","online":{},"x":]`, ReasonMalformedJSON},
+		{`{"event_type":5,`, ReasonMalformedJSON},
+
+		// JSON, but not an event or reply.
+		{`{}`, ReasonInvalidEvent},
+		{`{"tenant_id":"1"}`, ReasonInvalidEvent},
+		{`{"event_type":""}`, ReasonInvalidEvent},
+		{`{"event_type":null}`, ReasonInvalidEvent},
+		{`{"event_type":5}`, ReasonInvalidEvent},
+		{`{"event_type":["call_cdr"]}`, ReasonInvalidEvent},
+		{`{"command":5}`, ReasonInvalidEvent},
+		{`{"command":""}`, ReasonInvalidEvent},
+		{`{"command":"auth","status":"ok"}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":"x"}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":{}}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[1]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"position":true}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"position":"two"}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"position":2.5}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"position":" 2"}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"position":1e3}]}`, ReasonInvalidEvent},
+		{`{"event_type":"extension_status","status":[{"online":{}}]}`, ReasonInvalidEvent},
+		{`{"event_type":"extension_status","status":[{"online":2}]}`, ReasonInvalidEvent},
+		{`{"event_type":"extension_status","status":[{"online":"yes"}]}`, ReasonInvalidEvent},
+		{`{"event_type":"extension_status","status":[{"extension":true}]}`, ReasonInvalidEvent},
+		{`{"event_type":"extension_status","status":[{"extension":[]}]}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","talk_duration":"9223372036854775808"}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","talk_duration":-9223372036854775809}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","talk_duration":"-"}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","call_targets":[{"cost":{}}]}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","tenant_id":{"id":1}}`, ReasonInvalidEvent},
+		// Duplicate keys: which value is meant cannot be known.
+		{`{"event_type":"call_cdr","event_type":"call_start"}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","tenant_id":"1","tenant_id":"2"}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","call_targets":[{"status":"answered","status":"noanswer"}]}`, ReasonInvalidEvent},
+		{`{"command":"auth","status":0,"status":-1}`, ReasonInvalidEvent},
+		{`{"event_type":"unknown_thing","tenant_id":"1","tenant_id":"1"}`, ReasonInvalidEvent},
+	} {
+		checkReject(t, []byte(tc.frame), tc.reason)
+	}
+}
+
+// Strings decode exactly as encoding/json decodes them, invalid UTF-8 and
+// lone surrogates included.
+func TestDecodeStrings(t *testing.T) {
+	for _, lit := range []string{
+		`""`, `"plain"`, `"Jürgen Straße"`, `"日本語"`, `"emoji 😀"`,
+		`"\" \\ \/ \b \f \n \r \t"`, `"\u0041\u00e9\u65e5"`, `"\ud83d\ude00"`,
+		`"\ud83d"`, `"\ude00"`, `"\ud83dx"`, `"\ud83d\u0041"`, `"\ud83d\ud83d\ude00"`, `"a\u0000b"`,
+		"\"\xff\"", "\"a\xc3\"", "\"\xc3\x28\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"ok\xe2\x82\xac\xe2\x82\"",
+		"\"\xff\\n\"",
+	} {
+		var want string
+		if err := json.Unmarshal([]byte(lit), &want); err != nil {
+			t.Fatalf("encoding/json rejects %q: %v", lit, err)
+		}
+		frame := `{"event_type":"extension_presence","presence_note":` + lit + `,"extension":` + lit + `}`
+		ev, _ := decodeOK(t, []byte(frame))
+		p := ev.(*ExtensionPresence)
+		if p.PresenceNote != want || p.Extension != want {
+			t.Errorf("%q: got %q and %q, want %q", lit, p.PresenceNote, p.Extension, want)
+		}
+	}
+}
+
+// The event owns its strings: a reused read buffer cannot change it.
+func TestDecodeDoesNotAliasInput(t *testing.T) {
+	frame := readTestdata(t, "frames/call_cdr.json")
+	ev, _ := decodeOK(t, frame)
+	want, _ := decodeOK(t, readTestdata(t, "frames/call_cdr.json"))
+	for i := range frame {
+		frame[i] = 'X'
+	}
+	checkEqual(t, "after overwriting the input", ev, want)
+}
+
+func TestDecodeNesting(t *testing.T) {
+	nest := func(n int) string {
+		return `{"event_type":"x","a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`
+	}
+	// encoding/json's limit, counting the outer object.
+	decodeOK(t, []byte(nest(10000)))
+	if json.Valid([]byte(nest(10001))) {
+		t.Fatal("encoding/json changed its nesting limit")
+	}
+	checkReject(t, []byte(nest(10001)), ReasonMalformedJSON)
+	// Deep enough to overflow a recursive parser's stack: a clean rejection.
+	checkReject(t, []byte(strings.Repeat(`{"a":[`, 1<<20)), ReasonMalformedJSON)
+	checkReject(t, []byte(`{"event_type":"call_cdr","call_targets":[`+strings.Repeat("[", 20000)), ReasonMalformedJSON)
+}
+
+func TestDecodeErrorMessages(t *testing.T) {
+	for frame, want := range map[string]string{
+		`{"event_type":"queue_caller_status","updated_callers":"x"}`: `invalid_event: updated_callers: want an array, got a string`,
+		`{"event_type":"extension_status","status":[{"online":{}}]}`: `invalid_event: online: want a boolean, got an object`,
+		`{"event_type":"call_cdr","tenant_id":"1","tenant_id":"1"}`:  `invalid_event: duplicate key "tenant_id"`,
+		`{"event_type":"call_cdr","talk_duration":"1.5"}`:            `invalid_event: talk_duration: "1.5" is not an integer`,
+		`{"event_type":"call_cdr",}`:                                 `malformed_json: offset 25: want a string key`,
+		`[1]`:                                                        `malformed_json: offset 3: frame is not a JSON object`,
+	} {
+		_, _, err := Decode([]byte(frame))
+		if err == nil || err.Error() != want {
+			t.Errorf("Decode(%s) error %v, want %s", frame, err, want)
+		}
+	}
+}
