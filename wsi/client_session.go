@@ -139,7 +139,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 		return conn, nil
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 		return nil, fmt.Errorf("%w (HTTP %s): is this the WSI endpoint, e.g. wss://pbx:8887/wsi?", err, resp.Status)
-	case dctx.Err() != nil && ctx.Err() == nil:
+	case ctx.Err() == nil && (dctx.Err() != nil || isTimeout(err)):
 		return nil, fmt.Errorf("no WebSocket handshake within %s: %w", c.cfg.HandshakeTimeout, err)
 	}
 	return nil, err
@@ -277,9 +277,13 @@ func (s *session) shrink() {
 	}
 }
 
-func (s *session) readError(err error) error {
+func isTimeout(err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *session) readError(err error) error {
+	if isTimeout(err) {
 		return fmt.Errorf("no frame or pong from the PBX for %s (two ping periods): %w", 2*s.c.cfg.PingInterval, err)
 	}
 	return err
@@ -378,6 +382,10 @@ func describe(f frame) string {
 	return "nothing"
 }
 
+// maxEarlyEvents bounds the events held while waiting for subscribe
+// replies; a PBX that streams this much has accepted something.
+const maxEarlyEvents = 4096
+
 type subscribeCommand struct {
 	Command    string   `json:"command"`
 	Topics     []string `json:"topics"`
@@ -387,8 +395,9 @@ type subscribeCommand struct {
 }
 
 // subscribeAll sends the mode's subscriptions and waits until each has an
-// outcome: a reply, or the first event or SubscribeTimeout, after which the
-// PBX is assumed to accept without replying (the reply is undocumented).
+// outcome. The reply to subscribe is undocumented: a reply decides its
+// subscription; without one, the first event (from a PBX that has replied
+// to nothing) or SubscribeTimeout means accepted.
 func (s *session) subscribeAll(ctx context.Context) error {
 	c := s.c
 	cfg := &c.cfg
@@ -436,9 +445,14 @@ func (s *session) subscribeAll(ctx context.Context) error {
 		case f.reply != nil:
 			s.handleReply(f.reply)
 		default:
-			// Events flow: a PBX that has not replied by now does not.
-			s.assumeAccepted()
+			// Events flow. A PBX that has not replied to any subscribe by
+			// now does not reply; one that did replies to each, in order,
+			// so wait for the rest (the PBX pushes each topic's snapshot
+			// right after its reply), holding the events for SessionUp.
 			s.early = append(s.early, f.ev)
+			if !s.sawReply || len(s.early) >= maxEarlyEvents {
+				s.assumeAccepted()
+			}
 		}
 	}
 	var refusals []string
