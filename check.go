@@ -79,28 +79,32 @@ func writeCheckReport(w io.Writer, cfg wsi.Config, listen time.Duration, res *ws
 	}
 
 	// Steps the attempt got through, so the reader sees where it stopped.
+	steps := 0
 	switch {
 	case err == nil || stage == wsi.StageSubscribe:
 		fmt.Fprintln(w, "ok      connected")
 		fmt.Fprintln(w, "ok      authenticated")
+		steps = 2
 	case stage == wsi.StageAuth:
 		fmt.Fprintln(w, "ok      connected")
+		steps = 1
 	}
-
 	if res != nil && len(res.Topics) > 0 {
 		writeTopics(w, res, listen)
+		steps++
+	}
+	if steps > 0 {
+		fmt.Fprintln(w)
 	}
 
 	if err != nil {
 		class, hints := classify(cfg, err)
-		fmt.Fprintf(w, "\nFAILED (%s): %s\n", class, failureText(class, err))
-		for _, h := range hints {
-			fmt.Fprintf(w, "  - %s\n", h)
-		}
+		fmt.Fprintf(w, "FAILED (%s): %s\n", class, failureText(class, err))
+		writeHints(w, hints)
 		return exitFailed
 	}
 	if res == nil || len(res.Topics) == 0 {
-		fmt.Fprintln(w, "\nFAILED (protocol): the client subscribed to no topic")
+		fmt.Fprintln(w, "FAILED (protocol): the client subscribed to no topic")
 		return exitFailed
 	}
 
@@ -112,22 +116,24 @@ func writeCheckReport(w io.Writer, cfg wsi.Config, listen time.Duration, res *ws
 	}
 	sort.Strings(refused)
 	if len(refused) == len(res.Topics) {
-		fmt.Fprintln(w, "\nFAILED (permission): the PBX refused every subscription")
-		for _, h := range permissionHints(cfg) {
-			fmt.Fprintf(w, "  - %s\n", h)
-		}
+		fmt.Fprintln(w, "FAILED (permission): the PBX refused every subscription (see the table above)")
+		writeHints(w, permissionHints(cfg))
 		return exitFailed
 	}
 	if len(refused) > 0 {
-		fmt.Fprintf(w, "\nOK, with gaps: %s refused; the metrics from %s stay empty.\n",
+		fmt.Fprintf(w, "OK, with gaps: %s refused; the metrics from %s stay empty.\n",
 			strings.Join(refused, ", "), plural(len(refused), "that topic", "those topics"))
-		for _, h := range permissionHints(cfg) {
-			fmt.Fprintf(w, "  - %s\n", h)
-		}
+		writeHints(w, permissionHints(cfg))
 		return exitOK
 	}
-	fmt.Fprintln(w, "\nOK: the exporter can run with these settings.")
+	fmt.Fprintln(w, "OK: the exporter can run with these settings.")
 	return exitOK
+}
+
+func writeHints(w io.Writer, hints []string) {
+	for _, h := range hints {
+		fmt.Fprintf(w, "  - %s\n", h)
+	}
 }
 
 func writeTopics(w io.Writer, res *wsi.CheckResult, listen time.Duration) {
@@ -155,6 +161,9 @@ func writeTopics(w io.Writer, res *wsi.CheckResult, listen time.Duration) {
 			status = "accepted"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", topic, status, eventSummary(t))
+	}
+	if len(res.Other) > 0 {
+		fmt.Fprintf(tw, "  (no subscribed topic)\t\t%s\n", eventSummary(wsi.TopicResult{Accepted: true, Events: res.Other}))
 	}
 	tw.Flush()
 }
@@ -186,6 +195,10 @@ func classify(cfg wsi.Config, err error) (class string, hints []string) {
 		stage = we.Stage
 	}
 	host := hostOf(cfg.URL)
+	hostname := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		hostname = h
+	}
 	switch stage {
 	case wsi.StageAuth:
 		hints = []string{
@@ -208,12 +221,13 @@ func classify(cfg wsi.Config, err error) (class string, hints []string) {
 		var rhe tls.RecordHeaderError
 		switch {
 		case errors.As(err, &he) || strings.Contains(err.Error(), "certificate is valid for"):
-			hints = append(hints, "The certificate is for another name than "+host+": connect by that name, or set --wsi.tls.server-name=<a name on the certificate>.")
+			hints = append(hints, "The certificate is for another name than "+hostname+": connect by that name, or set --wsi.tls.server-name=<a name on the certificate>.")
 		case errors.As(err, &rhe) || strings.Contains(err.Error(), "does not look like a TLS handshake"):
 			hints = append(hints, "The server at "+host+" does not speak TLS here: check the port (the PBX's WSI is wss://<pbx>:8887/wsi), or use ws:// if it really is plain.")
 		default:
 			hints = append(hints,
-				"If the PBX uses a self-signed certificate or a private CA, pass that CA's certificate with --wsi.tls.ca-file=<file.pem>.",
+				"If the PBX uses a self-signed certificate or a private CA, pass that CA's certificate with --wsi.tls.ca-file=<file.pem>"+
+					" (to see the chain the PBX sends: openssl s_client -connect "+host+" -showcerts).",
 				"If the certificate names another host, set --wsi.tls.server-name=<a name on the certificate>.",
 				"Only to try things out: --wsi.tls.insecure-skip-verify (the password is then exposed to anyone on the path).")
 		}
@@ -224,9 +238,11 @@ func classify(cfg wsi.Config, err error) (class string, hints []string) {
 		return "TLS", []string{"The server answered with TLS: use a wss:// URL."}
 	}
 	if errors.Is(err, websocket.ErrBadHandshake) || strings.Contains(err.Error(), "bad handshake") {
-		return "not a WSI endpoint", []string{
-			"The server answered HTTP but refused the WebSocket upgrade: check the path (PBX v22 and later: wss://<pbx>:8887/wsi).",
+		hints = []string{"The server answered HTTP but refused the WebSocket upgrade: check the path (PBX v22 and later: wss://<pbx>:8887/wsi)."}
+		if strings.HasPrefix(cfg.URL, "ws://") {
+			hints = append(hints, "The PBX speaks TLS on its WSI port: try wss:// instead of ws://.")
 		}
+		return "not a WSI endpoint", hints
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -245,8 +261,13 @@ func failureText(class string, err error) string {
 		case "auth":
 			return "the PBX refused the login: " + oneLine(we.PBXError)
 		case "permission":
-			return "the PBX refused the subscriptions: " + oneLine(we.PBXError)
+			return "the PBX refused every subscription (see the table above)"
 		}
+	}
+	if we != nil {
+		// The class already says where it failed; the stage prefix
+		// ("dial: ") would only repeat it.
+		return oneLine(we.Err.Error())
 	}
 	return oneLine(err.Error())
 }
@@ -254,12 +275,12 @@ func failureText(class string, err error) string {
 func permissionHints(cfg wsi.Config) []string {
 	if cfg.Domain == "" {
 		return []string{
-			"The global_* topics need a system administrator with view rights on users, queues and call reports.",
-			"Check the tenant ids in --wsi.tenant: they are the PBX's numeric tenant ids.",
+			"The global_* topics need a system administrator with view rights on the refused area (users, call queues, call reports) on the PBX.",
+			"Check --wsi.tenant: the PBX's numeric tenant ids, as in tenant_id of its events.",
 		}
 	}
 	return []string{
-		"cdr_events, queue_events and queue_management_events need a tenant administrator (or Analytics view rights); an extension user may watch only queues it belongs to (--wsi.queue).",
+		"cdr_events, queue_events and queue_management_events need a tenant administrator (or Analytics view rights); an extension user may watch only the queues it belongs to (--wsi.queue).",
 	}
 }
 

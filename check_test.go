@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
+)
+
+var globalTopics = []string{
+	wsi.TopicGlobalQueueEvents, wsi.TopicGlobalQueueManagement, wsi.TopicGlobalExtensionEvents,
+	wsi.TopicGlobalExtensionManagement, wsi.TopicGlobalCDREvents,
+}
+
+// runCheck runs "check" in-process with a short listen window.
+func runCheck(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"check", "--check.listen=300ms", "--log.level=error"}, args...), &stdout, &stderr)
+	if strings.Contains(stdout.String()+stderr.String(), testPassword) {
+		t.Errorf("the password appears in check's output")
+	}
+	t.Logf("check %s\n%s", strings.Join(args, " "), stdout.String())
+	return code, stdout.String()
+}
+
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("check output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestCheckSuccess(t *testing.T) {
+	clearEnv(t)
+	pbx := newPBX(t, false)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+
+	code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID)
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	wantLines(t, out, "ok      connected", "ok      authenticated", "ok      subscribed",
+		"OK: the exporter can run with these settings.",
+		`system administrator "admin"`,
+		// The snapshots pushed on subscribe are reported per topic.
+		"queue_status x1", "extension_status x1", "queue_created x1")
+	for _, topic := range globalTopics {
+		if !strings.Contains(out, topic+"  ") || !strings.Contains(out, "accepted") {
+			t.Errorf("check output does not report %s as accepted:\n%s", topic, out)
+		}
+	}
+}
+
+func TestCheckTenantAdmin(t *testing.T) {
+	clearEnv(t)
+	pbx := newPBX(t, false)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=boss", "--wsi.domain="+domain)
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0:\n%s", code, out)
+	}
+	wantLines(t, out, `user "boss" in domain `+domain, wsi.TopicQueueManagementEvents, wsi.TopicCDREvents, "OK")
+}
+
+func TestCheckFailures(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+
+	t.Run("unreachable", func(t *testing.T) {
+		// A port that was free a moment ago: nothing listens there.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		code, out := runCheck(t, "--wsi.url=ws://"+addr+"/wsi", "--wsi.username=admin", "--wsi.tenant=1")
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		wantLines(t, out, "FAILED (unreachable)", "connection refused", "firewall")
+		if strings.Contains(out, "ok      connected") {
+			t.Errorf("reports a connection that never happened:\n%s", out)
+		}
+	})
+
+	t.Run("auth refused", func(t *testing.T) {
+		pbx := newPBX(t, false)
+		t.Setenv("PORTSIP_WSI_PASSWORD", "not-the-password")
+		code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID)
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		wantLines(t, out, "ok      connected", "FAILED (auth): the PBX refused the login: "+wsitest.AuthError, "--wsi.password-file")
+		if strings.Contains(out, "not-the-password") {
+			t.Errorf("the password appears in check's output")
+		}
+	})
+
+	t.Run("every topic refused", func(t *testing.T) {
+		pbx := newPBX(t, false)
+		pbx.AddUser(wsitest.User{Username: "viewer", Password: testPassword, Role: wsitest.SystemAdmin, Denied: globalTopics})
+		code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=viewer", "--wsi.tenant="+tenantID)
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		wantLines(t, out, "ok      authenticated", "FAILED (permission)", "permission denied", "system administrator")
+	})
+
+	t.Run("one topic refused", func(t *testing.T) {
+		pbx := newPBX(t, false)
+		pbx.AddUser(wsitest.User{Username: "nocdr", Password: testPassword, Role: wsitest.SystemAdmin, Denied: []string{wsi.TopicGlobalCDREvents}})
+		code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=nocdr", "--wsi.tenant="+tenantID)
+		if code != 0 {
+			t.Errorf("exit code = %d, want 0: the other topics work", code)
+		}
+		wantLines(t, out, "refused: permission denied: "+wsi.TopicGlobalCDREvents, "OK, with gaps: "+wsi.TopicGlobalCDREvents+" refused")
+	})
+
+	t.Run("TLS untrusted", func(t *testing.T) {
+		pbx := newPBX(t, true)
+		code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID)
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		wantLines(t, out, "FAILED (TLS)", "--wsi.tls.ca-file")
+		if pbx.AuthAttempts() != 0 {
+			t.Errorf("the password was sent to an untrusted PBX (%d auth attempts)", pbx.AuthAttempts())
+		}
+
+		// The PBX's CA makes it trusted.
+		ca := writeFile(t, "ca.pem", string(pbx.CACertPEM()))
+		code, out = runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID, "--wsi.tls.ca-file="+ca)
+		if code != 0 {
+			t.Errorf("with --wsi.tls.ca-file: exit code = %d, want 0:\n%s", code, out)
+		}
+	})
+
+	t.Run("TLS name mismatch", func(t *testing.T) {
+		pbx := newPBX(t, true)
+		ca := writeFile(t, "ca.pem", string(pbx.CACertPEM()))
+		code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
+			"--wsi.tls.ca-file="+ca, "--wsi.tls.server-name=pbx.example.com")
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		wantLines(t, out, "FAILED (TLS)", "--wsi.tls.server-name")
+	})
+
+	t.Run("plain ws to a TLS server", func(t *testing.T) {
+		pbx := newPBX(t, true)
+		code, out := runCheck(t, "--wsi.url=ws://"+pbx.Addr()+"/wsi", "--wsi.username=admin", "--wsi.tenant="+tenantID)
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		wantLines(t, out, "FAILED (not a WSI endpoint)", "try wss://")
+	})
+}
