@@ -1,0 +1,317 @@
+package collector
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	descUp = desc("portsip_up", "1 while a WSI session is connected, authenticated and subscribed.")
+
+	descWSIAttempts = desc("portsip_wsi_connection_attempts_total", "WSI session attempts (dial, auth, subscribe).")
+	descWSIErrors   = desc("portsip_wsi_connection_errors_total", "WSI session attempts that failed and sessions that broke, by stage.", "stage")
+	descWSISubs     = desc("portsip_wsi_subscription_active", "1 when the PBX accepted the topic in the current session.", "topic")
+	descWSIEvents   = desc("portsip_wsi_events_total", "Events received, by event_type (unknown types as other).", "event_type")
+	descWSIInvalid  = desc("portsip_wsi_invalid_messages_total", "Frames rejected, by reason.", "reason")
+	descWSILast     = desc("portsip_wsi_last_event_timestamp_seconds", "When the last event was received (UNIX seconds; 0 before the first).")
+
+	descTenantInfo = desc("portsip_tenant_info", "Tenant names learnt from call_cdr.", "tenant_id", "tenant_name")
+
+	descQueueInfo      = desc("portsip_queue_info", "Queues known in the current session.", "tenant_id", "queue", "queue_id", "queue_name")
+	descQueueWaiting   = desc("portsip_queue_waiting_callers", "Callers waiting in a queue, by kind.", "tenant_id", "queue", "kind")
+	descQueueOldest    = desc("portsip_queue_oldest_wait_seconds", "Age of the longest-waiting entry of a queue; 0 when none waits.", "tenant_id", "queue")
+	descQueueAgents    = desc("portsip_queue_agents", "Agents of a queue by state.", "tenant_id", "queue", "state")
+	descAgentState     = desc("portsip_queue_agent_state", "The current state of each agent in each queue (always 1).", "tenant_id", "queue", "agent", "state")
+	descAgentSeconds   = desc("portsip_queue_agent_state_seconds_total", "Time the agents of a queue spent in each state, summed.", "tenant_id", "queue", "state")
+	descQueueCallers   = desc("portsip_queue_callers_total", "Caller changes of a queue, by reason.", "tenant_id", "queue", "reason")
+	descSLABreaches    = desc("portsip_queue_sla_breaches_total", "queue_sla_breached events.", "tenant_id", "queue")
+	descSLAThreshold   = desc("portsip_queue_sla_threshold_seconds", "The queue's SLA time, from the last queue_sla_breached.", "tenant_id", "queue")
+	descQueueMgmt      = desc("portsip_queue_management_events_total", "Queue management events (the queue list replayed on subscribe not included).", "tenant_id", "event_type")
+	descExtOnline      = desc("portsip_extension_online", "1 when the extension is registered.", "tenant_id", "extension")
+	descExtPresence    = desc("portsip_extension_presence", "The extension's presence (always 1).", "tenant_id", "extension", "presence")
+	descExtCallState   = desc("portsip_extension_call_state", "The extension's call state (always 1).", "tenant_id", "extension", "state")
+	descExts           = desc("portsip_extensions", "Extensions known.", "tenant_id")
+	descExtsOnline     = desc("portsip_extensions_online", "Extensions registered.", "tenant_id")
+	descExtsByPresence = desc("portsip_extensions_by_presence", "Extensions by presence.", "tenant_id", "presence")
+	descExtsByCall     = desc("portsip_extensions_by_call_state", "Extensions by call state.", "tenant_id", "state")
+	descExtMgmt        = desc("portsip_extension_management_events_total", "Extension management events.", "tenant_id", "event_type")
+	descCallsActive    = desc("portsip_calls_active", "Calls started and not yet ended (forgotten after the call expiry).", "tenant_id")
+	descCallsTotal     = desc("portsip_calls_total", "Calls ended, from call_cdr.", "tenant_id", "direction", "status")
+	descEndReasons     = desc("portsip_call_end_reasons_total", "Calls ended, by end reason.", "tenant_id", "reason")
+	descTrunkCalls     = desc("portsip_trunk_calls_total", "Calls ended that used a trunk.", "tenant_id", "trunk", "direction", "status")
+
+	descDropped = desc("portsip_exporter_dropped_entities_total",
+		"Entities not tracked because a limit was reached (label_value: an enum label full of values, counted as other).", "entity")
+)
+
+var allDescs = []*prometheus.Desc{
+	descUp,
+	descWSIAttempts, descWSIErrors, descWSISubs, descWSIEvents, descWSIInvalid, descWSILast,
+	descTenantInfo,
+	descQueueInfo, descQueueWaiting, descQueueOldest, descQueueAgents, descAgentState, descAgentSeconds,
+	descQueueCallers, descSLABreaches, descSLAThreshold, descQueueMgmt,
+	descExtOnline, descExtPresence, descExtCallState, descExts, descExtsOnline, descExtsByPresence,
+	descExtsByCall, descExtMgmt,
+	descCallsActive, descCallsTotal, descEndReasons, descTrunkCalls,
+	descDropped,
+}
+
+var callerReasons = []string{reasonEnqueue, reasonAnswered, reasonOverflow, reasonHangup, reasonCallback}
+
+// Describe lists every metric the Collector can emit.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+	c.wait.Describe(ch)
+	c.talk.Describe(ch)
+	c.ring.Describe(ch)
+}
+
+// sample is one series copied out under the lock. Strings are immutable,
+// so copying them copies only their headers.
+type sample struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+	n    uint8
+	val  float64
+	lv   [4]string
+}
+
+type samples []sample
+
+func (s *samples) add(d *prometheus.Desc, typ prometheus.ValueType, v float64, lv ...string) {
+	r := sample{desc: d, typ: typ, val: v, n: uint8(len(lv))}
+	copy(r.lv[:], lv)
+	*s = append(*s, r)
+}
+
+// bufs recycles the copy buffer: a large PBX renders ~10^5 series.
+var bufs = sync.Pool{New: func() any { return new(samples) }}
+
+// Collect renders the state. The lock is held only while the values are
+// copied; metrics are built and sent after it is released.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	buf := bufs.Get().(*samples)
+	if c.stats != nil {
+		renderStats(buf, c.stats.Stats())
+	}
+	c.mu.Lock()
+	now := c.cfg.Now()
+	c.sweepCalls(now)
+	c.render(buf, now)
+	c.mu.Unlock()
+
+	for i := range *buf {
+		r := &(*buf)[i]
+		m, err := prometheus.NewConstMetric(r.desc, r.typ, r.val, r.lv[:r.n]...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(r.desc, err)
+		}
+		ch <- m
+	}
+	clear(*buf) // let go of label strings of entities deleted meanwhile
+	*buf = (*buf)[:0]
+	bufs.Put(buf)
+
+	c.wait.Collect(ch)
+	c.talk.Collect(ch)
+	c.ring.Collect(ch)
+}
+
+const (
+	gauge   = prometheus.GaugeValue
+	counter = prometheus.CounterValue
+)
+
+func renderStats(s *samples, st wsi.Stats) {
+	s.add(descWSIAttempts, counter, float64(st.ConnectionAttempts))
+	addAll(s, descWSIErrors, wsi.Stages, st.ConnectionErrors)
+	addAll(s, descWSIInvalid, wsi.InvalidReasons, st.InvalidMessages)
+	other := st.Events[wsi.TypeOther]
+	for typ, n := range st.Events {
+		if typ != wsi.TypeOther && !slices.Contains(wsi.KnownEventTypes, typ) {
+			other += n
+		}
+	}
+	for _, typ := range wsi.KnownEventTypes {
+		s.add(descWSIEvents, counter, float64(st.Events[typ]), typ)
+	}
+	s.add(descWSIEvents, counter, float64(other), wsi.TypeOther)
+	last := 0.0
+	if !st.LastEvent.IsZero() {
+		last = float64(st.LastEvent.UnixNano()) / 1e9
+	}
+	s.add(descWSILast, gauge, last)
+	for topic, ok := range st.Subscriptions {
+		s.add(descWSISubs, gauge, b2f(ok), topic)
+	}
+}
+
+// addAll renders every known label value (zeros included) and any other
+// the client counted.
+func addAll(s *samples, d *prometheus.Desc, known []string, m map[string]uint64) {
+	for _, k := range known {
+		s.add(d, counter, float64(m[k]), k)
+	}
+	for k, n := range m {
+		if !slices.Contains(known, k) {
+			s.add(d, counter, float64(n), k)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// render copies the state into s. Called with c.mu held.
+func (c *Collector) render(s *samples, now time.Time) {
+	s.add(descUp, gauge, b2f(c.up))
+	for _, e := range Entities {
+		s.add(descDropped, counter, float64(c.dropped[e]), e)
+	}
+	var (
+		inProgress = make(map[string]float64)
+		byState    = make(map[string]int)
+	)
+	for _, t := range c.tenants {
+		if t.name != "" {
+			s.add(descTenantInfo, gauge, 1, t.id, t.name)
+		}
+		for typ, n := range t.queueMgmt {
+			s.add(descQueueMgmt, counter, float64(n), t.id, typ)
+		}
+		for typ, n := range t.extMgmt {
+			s.add(descExtMgmt, counter, float64(n), t.id, typ)
+		}
+		for k, n := range t.callsTotal {
+			s.add(descCallsTotal, counter, float64(n), t.id, k.direction, k.status)
+		}
+		for r, n := range t.endReasons {
+			s.add(descEndReasons, counter, float64(n), t.id, r)
+		}
+		for k, n := range t.trunks {
+			s.add(descTrunkCalls, counter, float64(n), t.id, k.trunk, k.direction, k.status)
+		}
+		for _, q := range t.queues {
+			c.renderQueue(s, t, q, now, inProgress, byState)
+		}
+		if c.up {
+			c.renderExtensions(s, t, byState)
+			s.add(descCallsActive, gauge, float64(len(t.calls)), t.id)
+		}
+	}
+}
+
+func (c *Collector) renderQueue(s *samples, t *tenant, q *queue, now time.Time, inProgress map[string]float64, byState map[string]int) {
+	// Counters: every known reason from zero, so the first increase shows.
+	for _, r := range callerReasons {
+		s.add(descQueueCallers, counter, float64(q.callers[r]), t.id, q.label, r)
+	}
+	for r, n := range q.callers {
+		if !slices.Contains(callerReasons, r) {
+			s.add(descQueueCallers, counter, float64(n), t.id, q.label, r)
+		}
+	}
+	s.add(descSLABreaches, counter, float64(q.breaches), t.id, q.label)
+
+	clear(inProgress)
+	for _, a := range q.agents {
+		if d := now.Sub(a.since); d > 0 {
+			inProgress[a.state] += d.Seconds()
+		}
+	}
+	for state, v := range q.seconds {
+		s.add(descAgentSeconds, counter, v+inProgress[state], t.id, q.label, state)
+	}
+
+	if !c.up || !q.live {
+		return
+	}
+	s.add(descQueueInfo, gauge, 1, t.id, q.label, q.id, q.name)
+	var normal, callback int
+	oldest := int64(-1)
+	for _, w := range q.waiting {
+		if w.callback {
+			callback++
+		} else {
+			normal++
+		}
+		if oldest < 0 || w.enqueued < oldest {
+			oldest = w.enqueued
+		}
+	}
+	s.add(descQueueWaiting, gauge, float64(normal), t.id, q.label, "normal")
+	s.add(descQueueWaiting, gauge, float64(callback), t.id, q.label, "callback")
+	wait := 0.0
+	if oldest >= 0 {
+		wait = max(0, now.Sub(time.Unix(oldest, 0)).Seconds())
+	}
+	s.add(descQueueOldest, gauge, wait, t.id, q.label)
+
+	clear(byState)
+	for _, st := range agentStates {
+		byState[st] = 0
+	}
+	for ext, a := range q.agents {
+		byState[a.state]++
+		if c.cfg.AgentState {
+			s.add(descAgentState, gauge, 1, t.id, q.label, ext, a.state)
+		}
+	}
+	for st, n := range byState {
+		s.add(descQueueAgents, gauge, float64(n), t.id, q.label, st)
+	}
+	if q.slaSet {
+		s.add(descSLAThreshold, gauge, q.slaSecs, t.id, q.label)
+	}
+}
+
+func (c *Collector) renderExtensions(s *samples, t *tenant, byState map[string]int) {
+	var online int
+	clear(byState)
+	for _, st := range callStates {
+		byState[st] = 0
+	}
+	presence := make(map[string]int)
+	for n, x := range t.exts {
+		byState[x.state]++
+		if x.online == 1 {
+			online++
+		}
+		if x.presence != "" {
+			presence[x.presence]++
+		}
+		if !c.cfg.ExtensionState {
+			continue
+		}
+		if x.online >= 0 {
+			s.add(descExtOnline, gauge, float64(x.online), t.id, n)
+		}
+		if x.presence != "" {
+			s.add(descExtPresence, gauge, 1, t.id, n, x.presence)
+		}
+		s.add(descExtCallState, gauge, 1, t.id, n, x.state)
+	}
+	s.add(descExts, gauge, float64(len(t.exts)), t.id)
+	s.add(descExtsOnline, gauge, float64(online), t.id)
+	for p, n := range presence {
+		s.add(descExtsByPresence, gauge, float64(n), t.id, p)
+	}
+	for st, n := range byState {
+		s.add(descExtsByCall, gauge, float64(n), t.id, st)
+	}
+}

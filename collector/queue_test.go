@@ -1,0 +1,277 @@
+package collector
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// histLines renders the classic part of a histogram with the given
+// observations, as the text exposition shows it.
+func histLines(name, labels string, buckets []float64, obs ...float64) string {
+	var b strings.Builder
+	sum := 0.0
+	for _, o := range obs {
+		sum += o
+	}
+	for _, le := range buckets {
+		n := 0
+		for _, o := range obs {
+			if o <= le {
+				n++
+			}
+		}
+		fmt.Fprintf(&b, "%s_bucket{%s,le=\"%g\"} %d\n", name, labels, le, n)
+	}
+	fmt.Fprintf(&b, "%s_bucket{%s,le=\"+Inf\"} %d\n", name, labels, len(obs))
+	fmt.Fprintf(&b, "%s_sum{%s} %g\n%s_count{%s} %d\n", name, labels, sum, name, labels, len(obs))
+	return b.String()
+}
+
+const q8001 = `queue="8001",tenant_id="676398719834259456"`
+
+func callersTotal(labels string, enqueue, answered, overflow, hangup, callback int) string {
+	return fmt.Sprintf(`portsip_queue_callers_total{%[1]s,reason="enqueue"} %[2]d
+portsip_queue_callers_total{%[1]s,reason="agent_answered"} %[3]d
+portsip_queue_callers_total{%[1]s,reason="overflow"} %[4]d
+portsip_queue_callers_total{%[1]s,reason="hangup"} %[5]d
+portsip_queue_callers_total{%[1]s,reason="callback"} %[6]d
+`, labels, enqueue, answered, overflow, hangup, callback)
+}
+
+func TestEnqueueThenAnsweredLandsInItsBucket(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	h.apply(
+		queueStatus("8001", "Q1", nil),
+		callers("Q1", callerEv("s1", "enqueue", ts)),
+	)
+	h.clock.Advance(12 * time.Second)
+	h.expect(t, `
+portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 1
+portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
+portsip_queue_oldest_wait_seconds{`+q8001+`} 12
+`, "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds")
+
+	h.apply(callers("Q1", callerEv("s1", "agent_answered", ts+12)))
+	h.expect(t, histLines("portsip_queue_wait_seconds", `outcome="answered",`+q8001, WaitBuckets, 12)+
+		callersTotal(q8001, 1, 1, 0, 0, 0)+`
+portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 0
+portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
+portsip_queue_oldest_wait_seconds{`+q8001+`} 0
+`, "portsip_queue_wait_seconds", "portsip_queue_callers_total", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds")
+}
+
+func TestLeaveReasonsGiveOutcomes(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	h.apply(queueStatus("8001", "Q1", nil))
+	for i, r := range []string{"hangup", "overflow", "callback", "hangup"} {
+		s := fmt.Sprint("s", i)
+		h.apply(callers("Q1", callerEv(s, "enqueue", ts)), callers("Q1", callerEv(s, r, ts+int64(40*(i+1)))))
+	}
+	// A leave before the wait started (clock skew) is clamped to 0.
+	h.apply(callers("Q1", callerEv("early", "enqueue", ts)), callers("Q1", callerEv("early", "hangup", ts-5)))
+	// A leave of a caller never seen counts the reason, observes no wait.
+	h.apply(callers("Q1", callerEv("ghost", "hangup", ts)))
+	h.expect(t,
+		histLines("portsip_queue_wait_seconds", `outcome="abandoned",`+q8001, WaitBuckets, 40, 160, 0)+
+			histLines("portsip_queue_wait_seconds", `outcome="overflow",`+q8001, WaitBuckets, 80)+
+			histLines("portsip_queue_wait_seconds", `outcome="callback",`+q8001, WaitBuckets, 120)+
+			callersTotal(q8001, 5, 0, 1, 4, 1),
+		"portsip_queue_wait_seconds", "portsip_queue_callers_total")
+}
+
+func TestCallbackEntriesAreTheirOwnKind(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(-30)
+	h.apply(queueStatus("8001", "Q1", []wsi.QueueCaller{
+		{SessionID: "a", Timestamp: ts, Type: "callback"},
+		{SessionID: "b", Timestamp: ts + 10, Type: "normal"},
+	}))
+	h.expect(t, `
+portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 1
+portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 1
+portsip_queue_oldest_wait_seconds{`+q8001+`} 30
+`, "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds")
+}
+
+func agentsLines(labels string, counts map[string]int) string {
+	var b strings.Builder
+	for _, s := range agentStates {
+		fmt.Fprintf(&b, "portsip_queue_agents{%s,state=%q} %d\n", labels, s, counts[s])
+	}
+	for s, n := range counts {
+		if !strings.Contains(b.String(), fmt.Sprintf("state=%q", s)) {
+			fmt.Fprintf(&b, "portsip_queue_agents{%s,state=%q} %d\n", labels, s, n)
+		}
+	}
+	return b.String()
+}
+
+func TestAgentRemovedDisappears(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		queueStatus("8001", "Q1", nil, ag("101", "Ready"), ag("102", "Not Ready")),
+		agentsEv("Q1", []string{"102"}, ag("101", "QUEUE_CALL"), ag("103", "Wrap Up")),
+	)
+	h.expect(t, agentsLines(q8001, map[string]int{"queue_call": 1, "wrap_up": 1})+`
+portsip_queue_agent_state{agent="101",`+q8001+`,state="queue_call"} 1
+portsip_queue_agent_state{agent="103",`+q8001+`,state="wrap_up"} 1
+`, "portsip_queue_agents", "portsip_queue_agent_state")
+}
+
+func TestUnknownAgentStatePassesThroughNormalised(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil, ag("101", "On  Break-Time!"), ag("102", strings.Repeat("X", 100))))
+	h.expect(t, agentsLines(q8001, map[string]int{"on_break_time": 1, strings.Repeat("x", 32): 1}),
+		"portsip_queue_agents")
+}
+
+func TestAgentStateSecondsAccrueContinuously(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil, ag("101", "READY"), ag("102", "READY")))
+	h.clock.Advance(10 * time.Second)
+	// In progress time shows at scrape: 2 agents x 10 s.
+	if got := h.value(t, "portsip_queue_agent_state_seconds_total", "state", "ready"); got != 20 {
+		t.Fatalf("ready seconds = %v, want 20", got)
+	}
+	h.apply(agentsEv("Q1", nil, ag("101", "QUEUE_CALL")))
+	h.clock.Advance(5 * time.Second)
+	h.expect(t, `
+portsip_queue_agent_state_seconds_total{`+q8001+`,state="ready"} 25
+portsip_queue_agent_state_seconds_total{`+q8001+`,state="queue_call"} 5
+`, "portsip_queue_agent_state_seconds_total")
+	// Session down flushes and stops accruing; the counter stays.
+	h.SessionDown(nil)
+	h.clock.Advance(time.Hour)
+	h.expect(t, `
+portsip_queue_agent_state_seconds_total{`+q8001+`,state="ready"} 25
+portsip_queue_agent_state_seconds_total{`+q8001+`,state="queue_call"} 5
+`, "portsip_queue_agent_state_seconds_total")
+}
+
+func TestSnapshotAfterReconnectReplacesWithoutDoubleCounting(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	h.apply(
+		queueStatus("8001", "Q1", nil, ag("101", "READY"), ag("102", "READY")),
+		callers("Q1", callerEv("s1", "enqueue", ts), callerEv("s2", "enqueue", ts)),
+	)
+	h.SessionDown(nil)
+	h.clock.Advance(time.Minute)
+	h.SessionUp(wsi.Session{})
+	// s1 left during the outage (never counted), s2 still waits, s3 came.
+	h.apply(queueStatus("8001", "Q1", []wsi.QueueCaller{
+		{SessionID: "s2", Timestamp: ts}, {SessionID: "s3", Timestamp: ts + 50},
+	}, ag("101", "Not Ready")))
+	h.apply(queueStatus("8001", "Q1", []wsi.QueueCaller{ // the PBX may repeat it
+		{SessionID: "s2", Timestamp: ts}, {SessionID: "s3", Timestamp: ts + 50},
+	}, ag("101", "Not Ready")))
+	h.apply(callers("Q1", callerEv("s2", "agent_answered", ts+70)))
+	h.expect(t, callersTotal(q8001, 2, 1, 0, 0, 0)+
+		histLines("portsip_queue_wait_seconds", `outcome="answered",`+q8001, WaitBuckets, 70)+
+		agentsLines(q8001, map[string]int{"not_ready": 1})+`
+portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 1
+portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
+`, "portsip_queue_callers_total", "portsip_queue_wait_seconds", "portsip_queue_agents", "portsip_queue_waiting_callers")
+}
+
+func TestSessionDownHidesGaugesKeepsCounters(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	h.apply(
+		queueStatus("8001", "Q1", nil, ag("101", "READY")),
+		callers("Q1", callerEv("s1", "enqueue", ts)),
+		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q1", SLATimeSecs: 20},
+		&wsi.ExtensionStatus{Header: hdr(wsi.TypeExtensionStatus), Status: []wsi.ExtensionState{{Extension: "sip:101@test.io", Online: true}}},
+		&wsi.CallStart{Header: hdr(wsi.TypeCallStart), SessionID: "c1"},
+		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c0", TenantName: "Acme", Direction: "in", CallStatus: "answered"},
+	)
+	gauges := []string{"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds",
+		"portsip_queue_agents", "portsip_queue_agent_state", "portsip_queue_sla_threshold_seconds",
+		"portsip_extension_online", "portsip_extension_call_state", "portsip_extensions", "portsip_extensions_online",
+		"portsip_extensions_by_call_state", "portsip_calls_active"}
+	for _, g := range gauges {
+		if h.series(t, g) == 0 {
+			t.Errorf("%s: absent while up", g)
+		}
+	}
+	h.SessionDown(nil)
+	for _, g := range gauges {
+		if n := h.series(t, g); n != 0 {
+			t.Errorf("%s: %d series while down", g, n)
+		}
+	}
+	h.expect(t, `
+portsip_up 0
+portsip_queue_sla_breaches_total{`+q8001+`} 1
+portsip_calls_total{direction="inbound",status="answered",tenant_id="676398719834259456"} 1
+portsip_tenant_info{tenant_id="676398719834259456",tenant_name="Acme"} 1
+`+callersTotal(q8001, 1, 0, 0, 0, 0),
+		"portsip_up", "portsip_queue_sla_breaches_total", "portsip_calls_total", "portsip_tenant_info", "portsip_queue_callers_total")
+}
+
+func TestQueueIDBeforeNumber(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	// Events for a queue whose number is not known yet count under its id.
+	h.apply(
+		callers("Q9", callerEv("s1", "enqueue", ts), callerEv("s2", "enqueue", ts)),
+		agentsEv("Q9", nil, ag("101", "READY")),
+		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q9", SLATimeSecs: 30},
+	)
+	const idq = `queue="id:Q9",tenant_id="676398719834259456"`
+	h.expect(t, `
+portsip_queue_info{`+idq+`,queue_id="Q9",queue_name=""} 1
+portsip_queue_waiting_callers{`+idq+`,kind="normal"} 2
+portsip_queue_waiting_callers{`+idq+`,kind="callback"} 0
+`, "portsip_queue_info", "portsip_queue_waiting_callers")
+
+	// queue_created with the id teaches the number: the state moves over,
+	// later events use the number, counts so far stay under the id.
+	h.apply(&wsi.QueueManagement{Header: hdr(wsi.TypeQueueCreated), QueueNumber: "8009", QueueID: "Q9"})
+	h.apply(callers("Q9", callerEv("s1", "agent_answered", ts+3)))
+	const q = `queue="8009",tenant_id="676398719834259456"`
+	h.expect(t, `
+portsip_queue_info{`+q+`,queue_id="Q9",queue_name=""} 1
+portsip_queue_waiting_callers{`+q+`,kind="normal"} 1
+portsip_queue_waiting_callers{`+q+`,kind="callback"} 0
+portsip_queue_sla_breaches_total{`+idq+`} 1
+portsip_queue_sla_breaches_total{`+q+`} 0
+portsip_queue_sla_threshold_seconds{`+q+`} 30
+portsip_queue_agent_state{agent="101",`+q+`,state="ready"} 1
+`+callersTotal(idq, 2, 0, 0, 0, 0)+callersTotal(q, 0, 1, 0, 0, 0)+
+		histLines("portsip_queue_wait_seconds", `outcome="answered",`+q, WaitBuckets, 3),
+		"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_sla_breaches_total",
+		"portsip_queue_sla_threshold_seconds", "portsip_queue_agent_state", "portsip_queue_callers_total",
+		"portsip_queue_wait_seconds")
+}
+
+func TestQueueStatusTeachesNumberToo(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil), agentsEv("Q1", nil, ag("101", "READY")))
+	h.expect(t, `portsip_queue_agent_state{agent="101",`+q8001+`,state="ready"} 1`, "portsip_queue_agent_state")
+}
+
+func TestQueueManagement(t *testing.T) {
+	h := newHarness(t)
+	mgmt := func(typ, number, name string) *wsi.QueueManagement {
+		return &wsi.QueueManagement{Header: hdr(typ), QueueNumber: number, QueueName: name}
+	}
+	h.apply(mgmt(wsi.TypeQueueCreated, "8800", ""), mgmt(wsi.TypeQueueCreated, "8801", "Support"))
+	// The replay of the queue list after a reconnect is not activity.
+	h.SessionDown(nil)
+	h.SessionUp(wsi.Session{})
+	h.apply(mgmt(wsi.TypeQueueCreated, "8800", ""), mgmt(wsi.TypeQueueCreated, "8801", "Support"))
+	h.apply(mgmt(wsi.TypeQueueUpdated, "8801", "Support 2"), mgmt(wsi.TypeQueueDestroy, "8800", ""))
+	h.expect(t, `
+portsip_queue_management_events_total{event_type="queue_created",tenant_id="676398719834259456"} 2
+portsip_queue_management_events_total{event_type="queue_updated",tenant_id="676398719834259456"} 1
+portsip_queue_management_events_total{event_type="queue_destroy",tenant_id="676398719834259456"} 1
+portsip_queue_info{queue="8801",queue_id="",queue_name="Support 2",tenant_id="676398719834259456"} 1
+`, "portsip_queue_management_events_total", "portsip_queue_info")
+}

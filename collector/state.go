@@ -1,0 +1,749 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// Reasons of queue_caller_status and the outcome each leave counts as.
+const (
+	reasonEnqueue  = "enqueue"
+	reasonAnswered = "agent_answered"
+	reasonOverflow = "overflow"
+	reasonHangup   = "hangup"
+	reasonCallback = "callback"
+)
+
+var outcomes = [...]string{"answered", "abandoned", "overflow", "callback"}
+
+func outcomeOf(reason string) int {
+	switch reason {
+	case reasonAnswered:
+		return 0
+	case reasonHangup:
+		return 1
+	case reasonOverflow:
+		return 2
+	case reasonCallback:
+		return 3
+	}
+	return -1
+}
+
+// tenant is everything known under one tenant_id. It lives as long as the
+// process: its counters must never reset.
+type tenant struct {
+	id   string
+	name string // tenant_name from call_cdr; "" until one arrives
+
+	queues map[string]*queue              // by queue label
+	byID   map[string]*queue              // queue_id -> queue
+	exts   map[string]extension           // live: by extension number
+	calls  map[string]time.Time           // live: active call key -> first seen (our clock)
+	talk   map[string]prometheus.Observer // by direction
+	ring   map[string]prometheus.Observer
+
+	queueMgmt  map[string]uint64 // by event_type
+	extMgmt    map[string]uint64
+	callsTotal map[callKey]uint64
+	endReasons map[string]uint64
+	trunks     map[trunkKey]uint64
+}
+
+type callKey struct{ direction, status string }
+type trunkKey struct{ trunk, direction, status string }
+
+type extension struct {
+	online   int8   // -1 unknown (seen only in call or presence events), 0, 1
+	presence string // "" until known
+	state    string // call state
+}
+
+// queue holds a queue's live state and its counters. Live state is
+// dropped on session down and replaced by queue_status; counters stay.
+type queue struct {
+	t       *tenant
+	label   string // the queue number, or "id:<queue_id>" until the number is known
+	number  string // "" for an id-derived queue
+	id      string
+	name    string
+	live    bool // touched in this session: its gauges are rendered
+	retired bool // destroyed or superseded: the first to be evicted when full
+
+	waiting map[string]caller // by session_id (or caller number)
+	agents  map[string]*agent // by extension number
+	slaSecs float64
+	slaSet  bool
+
+	callers  map[string]uint64 // by reason
+	breaches uint64
+	seconds  map[string]float64 // agent time accrued, by state
+	waitObs  [len(outcomes)]prometheus.Observer
+}
+
+type caller struct {
+	enqueued int64 // UNIX seconds, PBX clock
+	callback bool
+}
+
+type agent struct {
+	state string
+	since time.Time // our clock
+	seen  bool      // scratch for snapshot replacement
+}
+
+func (c *Collector) tenant(id string) *tenant {
+	id = c.label(id)
+	if t := c.tenants[id]; t != nil {
+		return t
+	}
+	if len(c.tenants) >= c.cfg.Limits.Tenants {
+		c.drop(EntityTenant)
+		return nil
+	}
+	t := &tenant{
+		id:         c.key(id),
+		queues:     make(map[string]*queue),
+		byID:       make(map[string]*queue),
+		exts:       make(map[string]extension),
+		calls:      make(map[string]time.Time),
+		talk:       make(map[string]prometheus.Observer),
+		ring:       make(map[string]prometheus.Observer),
+		queueMgmt:  make(map[string]uint64),
+		extMgmt:    make(map[string]uint64),
+		callsTotal: make(map[callKey]uint64),
+		endReasons: make(map[string]uint64),
+		trunks:     make(map[trunkKey]uint64),
+	}
+	c.tenants[t.id] = t
+	return t
+}
+
+// ---- queues ----
+
+func (c *Collector) newQueue(t *tenant, label string) *queue {
+	if c.nQueues >= c.cfg.Limits.Queues && !c.evictRetired() {
+		c.drop(EntityQueue)
+		return nil
+	}
+	q := &queue{
+		t:       t,
+		label:   c.key(label),
+		waiting: make(map[string]caller),
+		agents:  make(map[string]*agent),
+		callers: make(map[string]uint64),
+		seconds: make(map[string]float64),
+	}
+	t.queues[q.label] = q
+	c.nQueues++
+	return q
+}
+
+// evictRetired forgets one destroyed or superseded queue, counters
+// included, to make room for a live one.
+func (c *Collector) evictRetired() bool {
+	for q := range c.retired {
+		delete(c.retired, q)
+		delete(q.t.queues, q.label)
+		if q.id != "" && q.t.byID[q.id] == q {
+			delete(q.t.byID, q.id)
+		}
+		for _, o := range outcomes {
+			c.wait.DeleteLabelValues(q.t.id, q.label, o)
+		}
+		c.nQueues--
+		return true
+	}
+	return false
+}
+
+// findQueue looks a queue up by number, else by id, without creating it.
+func (c *Collector) findQueue(t *tenant, number, id string) *queue {
+	if number != "" {
+		return t.queues[c.label(number)]
+	}
+	return t.byID[c.label(id)]
+}
+
+// queueFor returns the queue an event is about, creating it. With a number
+// it learns the id -> number mapping; with only an id it falls back to an
+// id-derived queue until the number is learnt.
+func (c *Collector) queueFor(t *tenant, id, number string, now time.Time) *queue {
+	if number != "" {
+		return c.queueByNumber(t, number, id, now)
+	}
+	id = c.label(id)
+	if q := t.byID[id]; q != nil {
+		return q
+	}
+	label := c.label("id:" + id)
+	q := t.queues[label]
+	if q == nil {
+		if q = c.newQueue(t, label); q == nil {
+			return nil
+		}
+	}
+	q.id = c.key(id)
+	t.byID[q.id] = q
+	return q
+}
+
+func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *queue {
+	number = c.label(number)
+	q := t.queues[number]
+	if q == nil {
+		if q = c.newQueue(t, number); q == nil {
+			return nil
+		}
+		q.number = q.label
+	}
+	if id == "" {
+		return q
+	}
+	id = c.label(id)
+	if q.id != id {
+		if q.id != "" && t.byID[q.id] == q {
+			delete(t.byID, q.id)
+		}
+		q.id = c.key(id)
+	}
+	if old := t.byID[id]; old != q {
+		if old != nil {
+			if old.number == "" {
+				c.supersede(old, q, now)
+			} else {
+				old.id = "" // the PBX gave the id to another number
+			}
+		}
+		t.byID[q.id] = q
+	}
+	return q
+}
+
+// supersede moves what an id-derived queue knows into the queue whose
+// number was just learnt. Its counters stay under the id-derived label.
+func (c *Collector) supersede(old, q *queue, now time.Time) {
+	for k, w := range old.waiting {
+		if _, ok := q.waiting[k]; !ok && len(q.waiting) < c.cfg.Limits.CallersPerQueue {
+			q.waiting[k] = w
+		}
+	}
+	for ext, a := range old.agents {
+		if _, ok := q.agents[ext]; !ok {
+			c.setAgent(q, ext, a.state, now)
+		}
+	}
+	if old.slaSet && !q.slaSet {
+		q.slaSecs, q.slaSet = old.slaSecs, true
+	}
+	if old.live {
+		c.touch(q)
+	}
+	c.retire(old, now)
+}
+
+func (c *Collector) touch(q *queue) {
+	q.live = true
+	if q.retired {
+		q.retired = false
+		delete(c.retired, q)
+	}
+}
+
+func (c *Collector) retire(q *queue, now time.Time) {
+	c.clearQueue(q, now)
+	q.retired = true
+	c.retired[q] = struct{}{}
+}
+
+// clearQueue drops a queue's live state, accruing agent time up to now.
+func (c *Collector) clearQueue(q *queue, now time.Time) {
+	for _, a := range q.agents {
+		q.accrue(a, now)
+	}
+	clear(q.agents)
+	clear(q.waiting)
+	q.live = false
+}
+
+func (c *Collector) setName(q *queue, name string) {
+	if name == "" {
+		return
+	}
+	if n := c.label(name); n != q.name {
+		q.name = c.key(n)
+	}
+}
+
+func (q *queue) accrue(a *agent, now time.Time) {
+	if d := now.Sub(a.since); d > 0 {
+		q.seconds[a.state] += d.Seconds()
+	}
+	a.since = now
+}
+
+func (c *Collector) setAgent(q *queue, ext, state string, now time.Time) {
+	if ext == "" {
+		return
+	}
+	if a := q.agents[ext]; a != nil {
+		if a.state != state {
+			q.accrue(a, now)
+			a.state = state
+		}
+		a.seen = true
+	} else {
+		if len(q.agents) >= c.cfg.Limits.AgentsPerQueue {
+			c.drop(EntityAgent)
+			return
+		}
+		q.agents[c.key(ext)] = &agent{state: state, since: now, seen: true}
+	}
+	if _, ok := q.seconds[state]; !ok {
+		q.seconds[state] = 0
+	}
+}
+
+func (c *Collector) agentExt(s string) string { return c.label(extensionNumber(s)) }
+
+func callerKey(w *wsi.QueueCaller) string {
+	if w.SessionID != "" {
+		return w.SessionID
+	}
+	return w.CallerNumber
+}
+
+// addCaller puts a caller on the waiting list. A caller with neither a
+// session id nor a number cannot be followed to its leave, so it is not
+// tracked (its reason is still counted).
+func (c *Collector) addCaller(q *queue, w *wsi.QueueCaller, now time.Time) {
+	k := c.label(callerKey(w))
+	if k == "" {
+		return
+	}
+	at := w.Timestamp
+	if at <= 0 {
+		at = now.Unix()
+	}
+	cb := w.Type == "callback"
+	if old, ok := q.waiting[k]; ok {
+		old.callback = cb
+		q.waiting[k] = old
+		return
+	}
+	if len(q.waiting) >= c.cfg.Limits.CallersPerQueue {
+		c.drop(EntityCaller)
+		return
+	}
+	q.waiting[c.key(k)] = caller{enqueued: at, callback: cb}
+}
+
+func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	if q == nil {
+		return
+	}
+	c.touch(q)
+	c.setName(q, e.QueueName)
+	// A snapshot replaces: callers who left meanwhile are never counted.
+	clear(q.waiting)
+	for i := range e.Waiting {
+		c.addCaller(q, &e.Waiting[i], now)
+	}
+	for _, a := range q.agents {
+		a.seen = false
+	}
+	for i := range e.Agents {
+		a := &e.Agents[i]
+		c.setAgent(q, c.agentExt(a.Extension), c.enum(c.enums.agentState, a.State), now)
+	}
+	for ext, a := range q.agents {
+		if !a.seen {
+			q.accrue(a, now)
+			delete(q.agents, ext)
+		}
+	}
+}
+
+func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	if q == nil {
+		return
+	}
+	c.touch(q)
+	for i := range e.Callers {
+		u := &e.Callers[i]
+		reason := c.enum(c.enums.callerReason, u.Reason)
+		q.callers[reason]++
+		if reason == reasonEnqueue {
+			c.addCaller(q, u, now)
+			continue
+		}
+		o := outcomeOf(reason)
+		if o < 0 {
+			continue
+		}
+		k := c.label(callerKey(u))
+		w, ok := q.waiting[k]
+		if !ok {
+			continue // enqueued before we were listening: no wait to observe
+		}
+		delete(q.waiting, k)
+		left := u.Timestamp
+		if left <= 0 {
+			left = now.Unix()
+		}
+		if q.waitObs[o] == nil {
+			q.waitObs[o] = c.wait.WithLabelValues(t.id, q.label, outcomes[o])
+		}
+		q.waitObs[o].Observe(float64(max(0, left-w.enqueued)))
+	}
+}
+
+func (c *Collector) queueAgentStatus(e *wsi.QueueAgentStatus, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	if q == nil {
+		return
+	}
+	c.touch(q)
+	for i := range e.Updated {
+		a := &e.Updated[i]
+		c.setAgent(q, c.agentExt(a.Extension), c.enum(c.enums.agentState, a.State), now)
+	}
+	for _, r := range e.Removed {
+		ext := c.agentExt(r)
+		if a := q.agents[ext]; a != nil {
+			q.accrue(a, now)
+			delete(q.agents, ext)
+		}
+	}
+}
+
+func (c *Collector) queueSLABreached(e *wsi.QueueSLABreached, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	if q == nil {
+		return
+	}
+	c.touch(q)
+	q.breaches++
+	if e.SLATimeSecs >= 0 {
+		q.slaSecs, q.slaSet = float64(e.SLATimeSecs), true
+	}
+}
+
+func (c *Collector) queueManagement(e *wsi.QueueManagement, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	typ := c.enum(c.enums.mgmtType, e.EventType)
+	known := c.findQueue(t, e.QueueNumber, e.QueueID)
+	if e.EventType == wsi.TypeQueueDestroy {
+		t.queueMgmt[typ]++
+		if known != nil {
+			c.retire(known, now)
+		}
+		return
+	}
+	// The PBX replays its queue list on every subscribe; a created or
+	// updated event that tells nothing new about a queue we know is that
+	// replay, not activity.
+	replay := known != nil && !known.retired &&
+		(e.QueueID == "" || c.label(e.QueueID) == known.id) &&
+		(e.QueueName == "" || c.label(e.QueueName) == known.name)
+	if !replay {
+		t.queueMgmt[typ]++
+	}
+	if e.QueueNumber == "" && e.QueueID == "" {
+		return
+	}
+	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	if q == nil {
+		return
+	}
+	c.touch(q)
+	c.setName(q, e.QueueName)
+}
+
+// ---- extensions ----
+
+// extension returns the extension's number and state, a new one when
+// unknown; ok is false when it cannot be tracked. Callers store it back.
+func (c *Collector) extension(t *tenant, raw string) (n string, x extension, ok bool) {
+	n = c.label(extensionNumber(raw))
+	if x, ok := t.exts[n]; ok {
+		return n, x, true
+	}
+	if n == "" {
+		return "", x, false
+	}
+	if c.nExts >= c.cfg.Limits.Extensions {
+		c.drop(EntityExtension)
+		return "", x, false
+	}
+	c.nExts++
+	return c.key(n), extension{online: -1, state: "idle"}, true
+}
+
+func (c *Collector) extensionStatus(e *wsi.ExtensionStatus) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	for i := range e.Status {
+		s := &e.Status[i]
+		n, x, ok := c.extension(t, s.Extension)
+		if !ok {
+			continue
+		}
+		x.online = 0
+		if s.Online {
+			x.online = 1
+		}
+		x.presence = c.enum(c.enums.presence, s.Presence)
+		x.state = c.enum(c.enums.callState, s.CallStatus)
+		t.exts[n] = x
+	}
+}
+
+func (c *Collector) extensionCall(e *wsi.ExtensionCall) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	if n, x, ok := c.extension(t, e.Extension); ok {
+		x.state = c.enum(c.enums.callState, e.CallStatus)
+		t.exts[n] = x
+	}
+}
+
+func (c *Collector) extensionPresence(e *wsi.ExtensionPresence) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	if n, x, ok := c.extension(t, e.Extension); ok {
+		x.presence = c.enum(c.enums.presence, e.Presence)
+		t.exts[n] = x
+	}
+}
+
+func (c *Collector) extensionAgentStatus(e *wsi.ExtensionAgentStatus, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	ext := c.agentExt(e.Extension)
+	for i := range e.AgentStatus {
+		s := &e.AgentStatus[i]
+		if s.QueueNumber == "" {
+			continue
+		}
+		q := c.queueByNumber(t, s.QueueNumber, "", now)
+		if q == nil {
+			continue
+		}
+		c.touch(q)
+		c.setAgent(q, ext, c.enum(c.enums.agentState, s.Status), now)
+	}
+}
+
+func (c *Collector) extensionManagement(e *wsi.ExtensionManagement) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	t.extMgmt[c.enum(c.enums.mgmtType, e.EventType)]++
+	if e.EventType == wsi.TypeExtensionDestroyed {
+		n := c.label(extensionNumber(e.ExtensionNumber))
+		if _, ok := t.exts[n]; ok {
+			delete(t.exts, n)
+			c.nExts--
+		}
+		return
+	}
+	if n, x, ok := c.extension(t, e.ExtensionNumber); ok {
+		t.exts[n] = x
+	}
+}
+
+// ---- calls ----
+
+func activeKey(session, cdr, call string) string {
+	switch {
+	case session != "":
+		return session
+	case cdr != "":
+		return cdr
+	}
+	return call
+}
+
+// callStart handles call_start and call_update_info: an update for a call
+// we missed the start of (we reconnected meanwhile) makes it active too.
+func (c *Collector) callStart(e *wsi.CallStart, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	c.sweepCalls(now)
+	k := c.label(activeKey(e.SessionID, e.CDRID, e.CallID))
+	if k == "" {
+		return
+	}
+	if _, ok := t.calls[k]; ok {
+		return
+	}
+	if c.nCalls >= c.cfg.Limits.ActiveCalls {
+		c.drop(EntityCall)
+		return
+	}
+	t.calls[c.key(k)] = now
+	c.nCalls++
+}
+
+func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
+	t := c.tenant(e.TenantID)
+	if t == nil {
+		return
+	}
+	if k := c.label(activeKey(e.SessionID, e.CDRID, e.CallID)); k != "" {
+		if _, ok := t.calls[k]; ok {
+			delete(t.calls, k)
+			c.nCalls--
+		}
+	}
+	if e.TenantName != "" {
+		if n := c.label(e.TenantName); n != t.name {
+			t.name = c.key(n)
+		}
+	}
+
+	answered := e.AnsweredTime > 0 || e.TalkDuration.Value > 0
+	dir := c.enum(c.enums.direction, e.Direction)
+	status := "noanswer"
+	switch {
+	case e.CallStatus != "":
+		status = c.enum(c.enums.callStatus, e.CallStatus)
+		answered = answered || status == "answered"
+	case answered:
+		status = "answered"
+	}
+	t.callsTotal[callKey{dir, status}]++
+	t.endReasons[c.enum(c.enums.endReason, e.EndedReason)]++
+
+	if tr := trunkName(e.TrunkName); tr != "" {
+		k := trunkKey{c.label(tr), dir, status}
+		if _, ok := t.trunks[k]; ok {
+			t.trunks[k]++
+		} else if c.nTrunks < c.cfg.Limits.TrunkSeries {
+			k.trunk = c.key(k.trunk)
+			t.trunks[k] = 1
+			c.nTrunks++
+		} else {
+			c.drop(EntityTrunk)
+		}
+	}
+
+	if talk, ok := talkSeconds(e, answered); ok {
+		observe(t.talk, c.talk, t.id, dir, talk)
+	}
+	if ring, ok := ringSeconds(e); ok {
+		observe(t.ring, c.ring, t.id, dir, ring)
+	}
+}
+
+func observe(obs map[string]prometheus.Observer, vec *prometheus.HistogramVec, tenant, dir string, v int64) {
+	o := obs[dir]
+	if o == nil {
+		o = vec.WithLabelValues(tenant, dir)
+		obs[dir] = o
+	}
+	o.Observe(float64(v))
+}
+
+// talkSeconds is the talk time of an answered call: talk_duration when
+// sent, else ended_time - answered_time. Unanswered calls have none, so the
+// histogram's average is the average talk time of answered calls.
+func talkSeconds(e *wsi.CallCDR, answered bool) (int64, bool) {
+	if !answered {
+		return 0, false
+	}
+	if e.TalkDuration.Set {
+		return e.TalkDuration.Value, e.TalkDuration.Value >= 0
+	}
+	if e.AnsweredTime > 0 && e.EndedTime >= e.AnsweredTime {
+		return e.EndedTime - e.AnsweredTime, true
+	}
+	return 0, false
+}
+
+// ringSeconds is the ring time of a call that rang (ring_time set or a
+// positive ring_duration): ring_duration when sent, else from ring_time to
+// answered_time, or to ended_time when unanswered.
+func ringSeconds(e *wsi.CallCDR) (int64, bool) {
+	if e.RingTime <= 0 && e.RingDuration.Value <= 0 {
+		return 0, false
+	}
+	if e.RingDuration.Set {
+		return e.RingDuration.Value, e.RingDuration.Value >= 0
+	}
+	end := e.AnsweredTime
+	if end <= 0 {
+		end = e.EndedTime
+	}
+	if end >= e.RingTime {
+		return end - e.RingTime, true
+	}
+	return 0, false
+}
+
+// sweepCalls forgets active calls older than CallExpiry. It walks every
+// call, so it runs at most every minute (sooner for a short expiry).
+func (c *Collector) sweepCalls(now time.Time) {
+	every := min(time.Minute, c.cfg.CallExpiry/4)
+	if d := now.Sub(c.lastSweep); d >= 0 && d < every {
+		return
+	}
+	c.lastSweep = now
+	for _, t := range c.tenants {
+		for k, at := range t.calls {
+			if now.Sub(at) >= c.cfg.CallExpiry {
+				delete(t.calls, k)
+				c.nCalls--
+			}
+		}
+	}
+}
+
+// dropLiveState forgets what only a session can vouch for.
+func (c *Collector) dropLiveState(now time.Time) {
+	for _, t := range c.tenants {
+		for _, q := range t.queues {
+			c.clearQueue(q, now)
+		}
+		c.nExts -= len(t.exts)
+		clear(t.exts)
+		c.nCalls -= len(t.calls)
+		clear(t.calls)
+	}
+}
