@@ -228,7 +228,7 @@ func New(cfg Config) (*Client, error) {
 	if c.tls, err = tlsConfig(cfg.TLS); err != nil {
 		return nil, err
 	}
-	if cfg.TLS.InsecureSkipVerify && u.Scheme == "wss" {
+	if cfg.TLS.InsecureSkipVerify {
 		c.log.Warn("TLS certificate verification of the PBX is disabled: anyone on the path can impersonate it and read the password", "url", u.Redacted())
 	}
 
@@ -304,7 +304,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // Run connects and keeps a session until ctx is cancelled, handing events
 // to h. It returns nil after ctx is cancelled and every goroutine it
-// started has ended.
+// started has ended; a session up at that moment ends with a close frame
+// to the PBX and h.SessionDown(ctx.Err()).
 func (c *Client) Run(ctx context.Context, h Handler) error {
 	bo := newBackoff(c.cfg.BackoffInitial, c.cfg.BackoffMax)
 	for ctx.Err() == nil {

@@ -78,6 +78,7 @@ type session struct {
 // outcomes.
 func (c *Client) open(ctx context.Context) (*session, error) {
 	c.countAttempt()
+	c.log.Debug("connecting to the PBX", "url", redactURL(c.cfg.URL))
 	conn, err := c.dial(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

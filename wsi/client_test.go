@@ -617,7 +617,7 @@ func TestClientDetectsDeadPeer(t *testing.T) {
 	silent := time.Now()
 	waitFor(t, "the dead session noticed", func() bool { _, downs, _ := h.counts(); return downs == 1 })
 	took := time.Since(silent)
-	if took > 2*cfg.PingInterval+300*time.Millisecond {
+	if took > 2*cfg.PingInterval+400*time.Millisecond {
 		t.Errorf("dead peer noticed after %v, want within about two ping periods (%v)", took, 2*cfg.PingInterval)
 	}
 	h.mu.Lock()
@@ -1015,4 +1015,44 @@ func mapsValues[V any](m map[string]V) []V {
 		out = append(out, v)
 	}
 	return out
+}
+
+// Replies nobody asked for and event types nobody knows are not errors:
+// the protocol is undocumented and PBX versions differ.
+func TestClientToleratesUnexpectedRepliesAndEvents(t *testing.T) {
+	pbx := newPBX(t, false)
+	var logs logBuffer
+	c := newClient(t, testConfig(pbx.URL, &logs))
+	h := &handler{}
+	run(t, c, h)
+	waitFor(t, "the learnt queues subscribed", func() bool {
+		return slices.Equal(subscriptionsOf(pbx)[TopicQueueEvents].Queues, []string{"8001", "8002"})
+	})
+	waitFor(t, "every subscribe answered", func() bool { return c.Stats().Subscriptions[TopicQueueEvents] })
+
+	pbx.SendRaw([]byte(`{"command":"reload","id":"77","status":0}`))
+	pbx.SendRaw([]byte(`{"command":"subscribe","id":"78","status":-1,"error":"stray"}`))
+	pbx.SendRaw([]byte(`{"event_type":"queue_paused","tenant_id":"` + tenantID + `"}`))
+	waitFor(t, "the unknown event delivered", func() bool {
+		return h.sawEvent(func(ev Event) bool { _, ok := ev.(*Unknown); return ok && ev.Head().EventType == "queue_paused" })
+	})
+	st := c.Stats()
+	if st.Events[TypeOther] != 1 || st.Events["queue_paused"] != 0 {
+		t.Errorf("unknown event counted as %v, want under %q", st.Events, TypeOther)
+	}
+	for reason, n := range st.InvalidMessages {
+		if n != 0 {
+			t.Errorf("a reply counted as invalid (%s)", reason)
+		}
+	}
+	want := map[string]bool{TopicQueueManagementEvents: true, TopicCDREvents: true, TopicQueueEvents: true}
+	if !st.Up || !mapsEqual(st.Subscriptions, want) {
+		t.Errorf("up %v, subscriptions %v after stray replies; want %v", st.Up, st.Subscriptions, want)
+	}
+	if !strings.Contains(logs.String(), "level=DEBUG msg=\"reply from the PBX ignored\" command=reload") {
+		t.Errorf("the unexpected reply is not logged at debug:\n%s", logs.String())
+	}
+	if _, downs, _ := h.counts(); downs != 0 {
+		t.Error("an unexpected reply ended the session")
+	}
 }
