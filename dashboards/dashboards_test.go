@@ -1,0 +1,434 @@
+package dashboards
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v2"
+
+	"github.com/portsip-exporter/portsip_exporter/collector"
+)
+
+// wantUIDs are the dashboards shipped, by file name. The uids are stable:
+// links, bookmarks and provisioning depend on them.
+var wantUIDs = map[string]string{
+	"portsip-queues.json":     "portsip-queues",
+	"portsip-extensions.json": "portsip-extensions",
+	"portsip-calls.json":      "portsip-calls",
+	"portsip-exporter.json":   "portsip-exporter",
+}
+
+// histograms of the catalogue (DESIGN.md); their series carry the usual
+// suffixes. A Desc does not say its type, so the list is kept here and
+// checked against the catalogue.
+var histograms = []string{
+	"portsip_queue_wait_seconds",
+	"portsip_call_talk_seconds",
+	"portsip_call_ring_seconds",
+}
+
+// Series from outside the collector that the dashboards may use, with
+// their labels: the scrape's up, the binary's build info, and the process
+// metrics client_golang registers.
+var extraMetrics = map[string][]string{
+	"up":                            nil,
+	"portsip_exporter_build_info":   {"version", "revision", "goversion"},
+	"process_resident_memory_bytes": nil,
+	"process_cpu_seconds_total":     nil,
+}
+
+type dashboard struct {
+	file   string
+	UID    string          `json:"uid"`
+	Title  string          `json:"title"`
+	ID     any             `json:"id"`
+	Schema int             `json:"schemaVersion"`
+	Inputs json.RawMessage `json:"__inputs"`
+	Tags   []string        `json:"tags"`
+
+	Templating struct {
+		List []variable `json:"list"`
+	} `json:"templating"`
+	Panels []panel `json:"panels"`
+}
+
+type variable struct {
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Query      any            `json:"query"`
+	Datasource map[string]any `json:"datasource"`
+	Multi      bool           `json:"multi"`
+	IncludeAll bool           `json:"includeAll"`
+	AllValue   string         `json:"allValue"`
+}
+
+type panel struct {
+	ID          int            `json:"id"`
+	Type        string         `json:"type"`
+	Title       string         `json:"title"`
+	Datasource  map[string]any `json:"datasource"`
+	GridPos     struct{ X, Y, W, H int }
+	FieldConfig struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
+	Targets []target `json:"targets"`
+	Panels  []panel  `json:"panels"` // collapsed rows
+}
+
+type target struct {
+	RefID      string         `json:"refId"`
+	Expr       string         `json:"expr"`
+	Format     string         `json:"format"`
+	Instant    bool           `json:"instant"`
+	Datasource map[string]any `json:"datasource"`
+}
+
+func loadDashboards(t *testing.T) []dashboard {
+	t.Helper()
+	files, err := filepath.Glob("*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []dashboard
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := dashboard{file: f}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// allPanels flattens rows.
+func (d dashboard) allPanels() []panel {
+	var out []panel
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			out = append(out, p)
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	return out
+}
+
+// queryVariable returns the variable's query text whichever form Grafana
+// stored it in (a string, or an object with a query key).
+func (v variable) queryText() string {
+	switch q := v.Query.(type) {
+	case string:
+		return q
+	case map[string]any:
+		s, _ := q["query"].(string)
+		return s
+	}
+	return ""
+}
+
+// catalogue maps every series name the exporter can expose to its labels
+// (job and instance included, as Prometheus attaches them).
+func catalogue(t *testing.T) map[string][]string {
+	t.Helper()
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		collector.New(collector.Config{AgentState: true, ExtensionState: true}, nil).Describe(descs)
+		close(descs)
+	}()
+	descRE := regexp.MustCompile(`^Desc\{fqName: "([^"]+)".*variableLabels: \{([^}]*)\}\}$`)
+	cat := map[string][]string{}
+	for d := range descs {
+		m := descRE.FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("cannot read %s", d)
+		}
+		var labels []string
+		for _, l := range strings.Split(m[2], ",") {
+			if l != "" {
+				labels = append(labels, strings.TrimSuffix(strings.TrimPrefix(l, "c("), ")"))
+			}
+		}
+		cat[m[1]] = append(labels, "job", "instance")
+	}
+	if len(cat) == 0 {
+		t.Fatal("collector.Describe lists no metrics: the catalogue is not implemented")
+	}
+	for _, h := range histograms {
+		labels, ok := cat[h]
+		if !ok {
+			t.Errorf("histogram %s is not in the collector's catalogue", h)
+			continue
+		}
+		delete(cat, h)
+		cat[h+"_bucket"] = append(slices.Clone(labels), "le")
+		cat[h+"_sum"] = labels
+		cat[h+"_count"] = labels
+	}
+	for name, labels := range extraMetrics {
+		cat[name] = append(slices.Clone(labels), "job", "instance")
+	}
+	return cat
+}
+
+// recordingRules returns the recorded series of ../alerts with their
+// labels, read from the level part of the name (tenant_id_queue: is
+// tenant_id and queue), which must be made of known label names.
+func recordingRules(t *testing.T, known map[string]bool) map[string][]string {
+	t.Helper()
+	files, err := filepath.Glob("../alerts/*.rules.yml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no rule files in ../alerts: %v", err)
+	}
+	var split func(string) []string
+	split = func(level string) []string {
+		for l := range known {
+			if level == l {
+				return []string{l}
+			}
+			if rest, ok := strings.CutPrefix(level, l+"_"); ok {
+				if tail := split(rest); tail != nil {
+					return append([]string{l}, tail...)
+				}
+			}
+		}
+		return nil
+	}
+	rules := map[string][]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf struct {
+			Groups []struct {
+				Rules []struct {
+					Record string `yaml:"record"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(b, &rf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Record == "" {
+					continue
+				}
+				labels := split(strings.SplitN(r.Record, ":", 2)[0])
+				if labels == nil {
+					t.Errorf("%s: level of %s is not made of label names", f, r.Record)
+				}
+				rules[r.Record] = labels
+			}
+		}
+	}
+	return rules
+}
+
+func TestDashboardFiles(t *testing.T) {
+	seen := map[string]bool{}
+	for _, d := range loadDashboards(t) {
+		want, ok := wantUIDs[d.file]
+		switch {
+		case !ok:
+			t.Errorf("%s: not a known dashboard; add it to wantUIDs", d.file)
+		case d.UID != want:
+			t.Errorf("%s: uid %q, want the stable %q", d.file, d.UID, want)
+		}
+		seen[d.file] = true
+		if d.Title == "" || !slices.Contains(d.Tags, "portsip") {
+			t.Errorf("%s: needs a title and the portsip tag (the dashboards link each other by it)", d.file)
+		}
+		// Provisioning takes the file as is: no import-time inputs, no fixed id.
+		if d.Inputs != nil || d.ID != nil {
+			t.Errorf("%s: has __inputs or an id; provisioning needs neither", d.file)
+		}
+		if d.Schema < 39 {
+			t.Errorf("%s: schemaVersion %d, want 39 or later", d.file, d.Schema)
+		}
+	}
+	for f := range wantUIDs {
+		if !seen[f] {
+			t.Errorf("%s: missing", f)
+		}
+	}
+}
+
+func isOurDatasource(ds map[string]any) bool {
+	return ds["type"] == "prometheus" && ds["uid"] == "${datasource}"
+}
+
+func TestDashboardStructure(t *testing.T) {
+	cat := catalogue(t)
+	known := map[string]bool{}
+	for _, labels := range cat {
+		for _, l := range labels {
+			known[l] = true
+		}
+	}
+	maps.Copy(cat, recordingRules(t, known))
+
+	for _, d := range loadDashboards(t) {
+		t.Run(d.file, func(t *testing.T) {
+			// Variables: a Prometheus datasource picker, and label filters
+			// that take several values and All.
+			vars := map[string]variable{}
+			for _, v := range d.Templating.List {
+				vars[v.Name] = v
+			}
+			if v, ok := vars["datasource"]; !ok || v.Type != "datasource" || v.Query != "prometheus" {
+				t.Errorf("no datasource variable of type prometheus")
+			}
+			var labelVars []string
+			for _, v := range d.Templating.List {
+				if v.Type != "query" {
+					continue
+				}
+				labelVars = append(labelVars, v.Name)
+				if !isOurDatasource(v.Datasource) {
+					t.Errorf("variable %s: datasource is not ${datasource}", v.Name)
+				}
+				if !v.Multi || !v.IncludeAll || v.AllValue != ".*" {
+					t.Errorf("variable %s: want multi-value with All (.*)", v.Name)
+				}
+				m := regexp.MustCompile(`^label_values\((.+), *([a-z_]+)\)$`).FindStringSubmatch(v.queryText())
+				if m == nil || m[2] != v.Name {
+					t.Errorf("variable %s: query %q is not label_values(..., %s)", v.Name, v.queryText(), v.Name)
+					continue
+				}
+				checkExpr(t, "variable "+v.Name, m[1], cat, nil)
+			}
+			if q, ok := vars["queue"]; ok && !strings.Contains(q.queryText(), `tenant_id=~"$tenant_id"`) {
+				t.Errorf("variable queue: does not depend on tenant_id")
+			}
+
+			usesLabel := map[string]bool{}
+			ids := map[int]bool{}
+			for _, p := range d.allPanels() {
+				if p.Type == "row" {
+					continue
+				}
+				name := p.Title
+				if ids[p.ID] {
+					t.Errorf("%s: panel id %d used twice", name, p.ID)
+				}
+				ids[p.ID] = true
+				if p.GridPos.W <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+					t.Errorf("%s: does not fit the 24-column grid", name)
+				}
+				if !isOurDatasource(p.Datasource) {
+					t.Errorf("%s: datasource is not ${datasource}", name)
+				}
+				if p.FieldConfig.Defaults.Unit == "" {
+					t.Errorf("%s: no unit", name)
+				}
+				if len(p.Targets) == 0 {
+					t.Errorf("%s: no query", name)
+				}
+				for _, tg := range p.Targets {
+					where := name + " " + tg.RefID
+					if !isOurDatasource(tg.Datasource) {
+						t.Errorf("%s: datasource is not ${datasource}", where)
+					}
+					if p.Type == "table" && (tg.Format != "table" || !tg.Instant) {
+						t.Errorf("%s: table queries are instant, in table format", where)
+					}
+					if p.Type == "heatmap" && tg.Format != "heatmap" {
+						t.Errorf("%s: heatmap query not in heatmap format", where)
+					}
+					for _, l := range checkExpr(t, where, tg.Expr, cat, labelVars) {
+						usesLabel[l] = true
+					}
+				}
+			}
+			// A label a query could filter on has its variable.
+			for _, l := range []string{"tenant_id", "queue"} {
+				if usesLabel[l] && !slices.Contains(labelVars, l) {
+					t.Errorf("queries have a %s label but there is no %s variable", l, l)
+				}
+			}
+		})
+	}
+}
+
+// checkExpr checks one query: its metrics exist, every label variable of
+// the dashboard filters the selectors that have that label, and ranges are
+// Grafana's. It returns the labels the query's selectors have.
+func checkExpr(t *testing.T, where, expr string, cat map[string][]string, labelVars []string) []string {
+	t.Helper()
+	sels, ranges, err := scan(expr)
+	if err != nil {
+		t.Errorf("%s: %v in %q", where, err, expr)
+		return nil
+	}
+	if len(sels) == 0 {
+		t.Errorf("%s: no metric in %q", where, expr)
+	}
+	for _, r := range ranges {
+		// $__rate_interval follows the scrape interval; $__range is the
+		// dashboard's time range for "over the range" stats.
+		if r != "$__rate_interval" && r != "$__range" {
+			t.Errorf("%s: range [%s]; use [$__rate_interval] (or [$__range])", where, r)
+		}
+	}
+	var has []string
+	for _, s := range sels {
+		labels, ok := cat[s.metric]
+		if !ok {
+			t.Errorf("%s: %s is not a metric of the exporter nor a recording rule", where, s.metric)
+			continue
+		}
+		has = append(has, labels...)
+		for l := range s.matchers {
+			if !slices.Contains(labels, l) {
+				t.Errorf("%s: %s has no label %s", where, s.metric, l)
+			}
+		}
+		for _, v := range labelVars {
+			if slices.Contains(labels, v) && s.matchers[v] != `=~"$`+v+`"` {
+				t.Errorf("%s: %s is not filtered by %s=~\"$%s\"", where, s.metric, v, v)
+			}
+		}
+	}
+	return has
+}
+
+func TestScan(t *testing.T) {
+	sels, ranges, err := scan(`sum by (tenant_id, queue) (rate(a_total{x=~"$x", y="a,}b"}[$__rate_interval])) / on (le) ` +
+		`group_left (q) b offset 5m or vector(0) * histogram_quantile(0.9, c:d:e) and 1e3 > bool f`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range sels {
+		got = append(got, s.metric)
+	}
+	if want := []string{"a_total", "b", "c:d:e", "f"}; !slices.Equal(got, want) {
+		t.Errorf("metrics %q, want %q", got, want)
+	}
+	if sels[0].matchers["x"] != `=~"$x"` || sels[0].matchers["y"] != `="a,}b"` {
+		t.Errorf("matchers %q", sels[0].matchers)
+	}
+	if want := []string{"$__rate_interval"}; !slices.Equal(ranges, want) {
+		t.Errorf("ranges %q, want %q", ranges, want)
+	}
+	for _, bad := range []string{`a{x="1}`, `rate(a[5m)`, `a{x}`, `{x="1"}`} {
+		if _, _, err := scan(bad); err == nil {
+			t.Errorf("scan(%q): no error", bad)
+		}
+	}
+}
