@@ -599,6 +599,10 @@ func (s *session) serve(ctx context.Context, h Handler, stop <-chan time.Time) e
 	}
 }
 
+// maxLearntQueues bounds the queues one session subscribes on its own, so
+// a PBX announcing queue after queue cannot grow the client without end.
+const maxLearntQueues = 10000
+
 // handleEvent learns queues when the Config names none, then hands the
 // event on.
 func (s *session) handleEvent(ev Event, h Handler) error {
@@ -608,9 +612,11 @@ func (s *session) handleEvent(ev Event, h Handler) error {
 		case qm.EventType == TypeQueueDestroy && known:
 			err = s.unsubscribeQueue(qm.QueueNumber)
 			s.c.setSubscriptions(s.topics())
-		case qm.EventType != TypeQueueDestroy && !known:
+		case qm.EventType != TypeQueueDestroy && !known && len(s.queues) < maxLearntQueues:
 			err = s.subscribeQueue(qm.QueueNumber)
 			s.c.setSubscriptions(s.topics())
+		case qm.EventType != TypeQueueDestroy && !known:
+			s.c.log.Debug("queue not subscribed: too many queues", "queue", qm.QueueNumber, "limit", maxLearntQueues)
 		}
 		if err != nil {
 			return &Error{Stage: StageRead, Err: fmt.Errorf("subscribing queue %s: %w", qm.QueueNumber, err)}
