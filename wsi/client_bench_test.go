@@ -11,8 +11,8 @@ import (
 
 type countingHandler struct{ n atomic.Int64 }
 
-func (h *countingHandler) SessionUp(Session)  {}
-func (h *countingHandler) SessionDown(error)  {}
+func (h *countingHandler) SessionUp(Session) {}
+func (h *countingHandler) SessionDown(error) {}
 func (h *countingHandler) HandleEvent(Event) { h.n.Add(1) }
 
 // BenchmarkClientLoopback is frames from the simulated PBX to the Handler
