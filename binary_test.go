@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary builds the real program, version injected as the Dockerfile
+// does, into a temporary directory. It keeps the default build flags
+// (no -trimpath, cgo as configured) so the build reuses the test's cache.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), programName)
+	cmd := exec.Command("go", "build",
+		"-ldflags", "-X main.version=9.9.9-test -X main.revision=abc123", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinarySignals runs the built binary against the simulated PBX and
+// stops it the way an init system does.
+func TestBinarySignals(t *testing.T) {
+	bin := buildBinary(t)
+
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || !strings.Contains(string(out), "version 9.9.9-test (revision: abc123)") {
+		t.Errorf("--version = %q, %v; want the injected version and revision", out, err)
+	}
+
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			pbx := newPBX(t, false)
+			stderr := &syncBuffer{}
+			cmd := exec.Command(bin, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
+				"--web.listen-address=127.0.0.1:0", "--log.format=json")
+			cmd.Env = []string{"PORTSIP_WSI_PASSWORD=" + testPassword}
+			cmd.Stderr = stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			waited := false
+			defer func() {
+				if !waited {
+					cmd.Process.Kill()
+					<-exited
+				}
+			}()
+
+			var addr string
+			eventually(t, 10*time.Second, "the binary to listen", func() bool {
+				addr = listenAddress(stderr.String())
+				return addr != ""
+			})
+			c := httpClient(nil)
+			eventually(t, 10*time.Second, "portsip_up 1", func() bool {
+				_, body := get(t, c, "http://"+addr+"/metrics")
+				return strings.Contains(body, "\nportsip_up 1\n")
+			})
+			_, body := get(t, c, "http://"+addr+"/metrics")
+			if !strings.Contains(body, `portsip_exporter_build_info{goversion="`) || !strings.Contains(body, `revision="abc123",version="9.9.9-test"} 1`) {
+				t.Errorf("build_info does not carry the injected version")
+			}
+
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				waited = true
+				if err != nil {
+					t.Errorf("exit after %s: %v, want status 0\n%s", sig, err, stderr.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("still running 15s after %s", sig)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := pbx.WaitFor(ctx, func() bool { return pbx.Sessions() == 0 }); err != nil {
+				t.Errorf("the PBX still has a session after the exporter exited")
+			}
+			if strings.Contains(stderr.String(), testPassword) {
+				t.Errorf("the password appears in the logs")
+			}
+		})
+	}
+}
