@@ -654,8 +654,10 @@ func TestClientSlowHandlerIsBackPressureNotLoss(t *testing.T) {
 	for i := range n {
 		pbx.SetPresence(tenantID, "101", "AWAY", fmt.Sprint(i))
 	}
-	// Held for several dead-peer periods while the frames pile up.
-	time.Sleep(8 * cfg.PingInterval)
+	// Held for several dead-peer periods while the frames pile up: the
+	// pinger goes on, the pongs wait in the socket.
+	pings := pbx.Pings()
+	waitFor(t, "six ping periods", func() bool { return pbx.Pings() >= pings+6 })
 	close(h.block)
 	waitFor(t, "every event", func() bool { _, _, events := h.counts(); return events-before == n })
 
