@@ -689,7 +689,7 @@ func talkSeconds(e *wsi.CallCDR, answered bool) (int64, bool) {
 		return 0, false
 	}
 	if e.TalkDuration.Set {
-		return e.TalkDuration.Value, e.TalkDuration.Value >= 0
+		return validDuration(e.TalkDuration.Value)
 	}
 	if e.AnsweredTime > 0 && e.EndedTime >= e.AnsweredTime {
 		return e.EndedTime - e.AnsweredTime, true
@@ -705,7 +705,7 @@ func ringSeconds(e *wsi.CallCDR) (int64, bool) {
 		return 0, false
 	}
 	if e.RingDuration.Set {
-		return e.RingDuration.Value, e.RingDuration.Value >= 0
+		return validDuration(e.RingDuration.Value)
 	}
 	end := e.AnsweredTime
 	if end <= 0 {
@@ -715,6 +715,13 @@ func ringSeconds(e *wsi.CallCDR) (int64, bool) {
 		return end - e.RingTime, true
 	}
 	return 0, false
+}
+
+func validDuration(v int64) (int64, bool) {
+	if v < 0 {
+		return 0, false
+	}
+	return v, true
 }
 
 // sweepCalls forgets active calls older than CallExpiry. It walks every

@@ -1,0 +1,213 @@
+package collector
+
+import (
+	"testing"
+	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+const tenantE = "794493068765036544"
+
+func extHdr(typ string) wsi.Header { return wsi.Header{EventType: typ, TenantID: tenantE} }
+
+// The vendor's extension_status sample: the typo ON_ACLL passes through
+// normalised, presence is kept as sent, lower-cased.
+func vendorExtensionStatus() *wsi.ExtensionStatus {
+	return &wsi.ExtensionStatus{Header: extHdr(wsi.TypeExtensionStatus), Status: []wsi.ExtensionState{
+		{Extension: "sip:101@test.io", ExtensionID: "794493219508322304", CallStatus: "ON_ACLL", Presence: "AWAY", Time: 1704186780},
+		{Extension: "sip:102@test.io", ExtensionID: "794493219718037504", CallStatus: "ON_CALL", Presence: "ONLINE", Time: 1704186780},
+	}}
+}
+
+func TestExtensionEvents(t *testing.T) {
+	h := newHarness(t)
+	h.apply(vendorExtensionStatus())
+	const t1 = `tenant_id="794493068765036544"`
+	h.expect(t, `
+portsip_extension_online{extension="101",`+t1+`} 0
+portsip_extension_online{extension="102",`+t1+`} 0
+portsip_extension_presence{extension="101",presence="away",`+t1+`} 1
+portsip_extension_presence{extension="102",presence="online",`+t1+`} 1
+portsip_extension_call_state{extension="101",state="on_acll",`+t1+`} 1
+portsip_extension_call_state{extension="102",state="on_call",`+t1+`} 1
+portsip_extensions{`+t1+`} 2
+portsip_extensions_online{`+t1+`} 0
+portsip_extensions_by_presence{presence="away",`+t1+`} 1
+portsip_extensions_by_presence{presence="online",`+t1+`} 1
+portsip_extensions_by_call_state{state="on_call",`+t1+`} 1
+portsip_extensions_by_call_state{state="ringing",`+t1+`} 0
+portsip_extensions_by_call_state{state="idle",`+t1+`} 0
+portsip_extensions_by_call_state{state="on_acll",`+t1+`} 1
+`, "portsip_extension_online", "portsip_extension_presence", "portsip_extension_call_state",
+		"portsip_extensions", "portsip_extensions_online", "portsip_extensions_by_presence", "portsip_extensions_by_call_state")
+
+	h.apply(
+		&wsi.ExtensionStatus{Header: extHdr(wsi.TypeExtensionStatus), Status: []wsi.ExtensionState{
+			{Extension: "sip:101@test.io", Online: true, Presence: "AWAY"}}},
+		&wsi.ExtensionCall{Header: extHdr(wsi.TypeExtensionCall), Extension: "sip:101@test.io", CallStatus: ""},
+		&wsi.ExtensionCall{Header: extHdr(wsi.TypeExtensionCall), Extension: "sip:102@test.io", CallStatus: "RINGING"},
+		// v22.2 says AVAILABLE where v22.3 says ONLINE: both kept as sent.
+		&wsi.ExtensionPresence{Header: extHdr(wsi.TypeExtensionPresence), Extension: "sip:101@test.io", Presence: "AVAILABLE", PresenceNote: "Driving"},
+		// An extension seen only in a call event: its registration is unknown.
+		&wsi.ExtensionCall{Header: extHdr(wsi.TypeExtensionCall), Extension: "103", CallStatus: "ON_CALL"},
+	)
+	h.expect(t, `
+portsip_extension_online{extension="101",`+t1+`} 1
+portsip_extension_online{extension="102",`+t1+`} 0
+portsip_extension_presence{extension="101",presence="available",`+t1+`} 1
+portsip_extension_presence{extension="102",presence="online",`+t1+`} 1
+portsip_extension_call_state{extension="101",state="idle",`+t1+`} 1
+portsip_extension_call_state{extension="102",state="ringing",`+t1+`} 1
+portsip_extension_call_state{extension="103",state="on_call",`+t1+`} 1
+portsip_extensions{`+t1+`} 3
+portsip_extensions_online{`+t1+`} 1
+`, "portsip_extension_online", "portsip_extension_presence", "portsip_extension_call_state",
+		"portsip_extensions", "portsip_extensions_online")
+}
+
+func TestExtensionManagement(t *testing.T) {
+	h := newHarness(t)
+	mgmt := func(typ, n string) *wsi.ExtensionManagement {
+		return &wsi.ExtensionManagement{Header: wsi.Header{EventType: typ, TenantID: "883634229655633920"},
+			ExtensionNumber: n, DisplayName: "Jason Wek", Email: "test@test.com", ExtensionID: "823634238409396", Username: "testuser1"}
+	}
+	h.apply(mgmt(wsi.TypeExtensionCreated, "1001"), mgmt(wsi.TypeExtensionCreated, "1002"),
+		mgmt(wsi.TypeExtensionUpdated, "1001"), mgmt(wsi.TypeExtensionDestroyed, "1002"))
+	const t1 = `tenant_id="883634229655633920"`
+	h.expect(t, `
+portsip_extension_management_events_total{event_type="extension_created",`+t1+`} 2
+portsip_extension_management_events_total{event_type="extension_updated",`+t1+`} 1
+portsip_extension_management_events_total{event_type="extension_destroyed",`+t1+`} 1
+portsip_extensions{`+t1+`} 1
+portsip_extension_call_state{extension="1001",state="idle",`+t1+`} 1
+`, "portsip_extension_management_events_total", "portsip_extensions", "portsip_extension_call_state", "portsip_extension_online")
+}
+
+func TestExtensionAgentStatusSetsStateInNamedQueues(t *testing.T) {
+	h := newHarness(t)
+	h.apply(&wsi.ExtensionAgentStatus{Header: wsi.Header{EventType: wsi.TypeExtensionAgentStatus, TenantID: "806406773714976768"},
+		Extension: "sip:102@test.io", AgentStatus: []wsi.AgentQueueState{{QueueNumber: "8002", Status: "READY"}, {QueueNumber: "8003", Status: "Not Ready"}}})
+	h.expect(t, `
+portsip_queue_agent_state{agent="102",queue="8002",state="ready",tenant_id="806406773714976768"} 1
+portsip_queue_agent_state{agent="102",queue="8003",state="not_ready",tenant_id="806406773714976768"} 1
+`, "portsip_queue_agent_state")
+}
+
+const tenantC = "798119491077668864"
+
+func cdrHdr(typ string) wsi.Header { return wsi.Header{EventType: typ, TenantID: tenantC} }
+
+func TestCallsStartAndCDR(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		// The vendor's call_start sample.
+		&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), CallID: "Q0sX", Callee: "sip:102@test.io", Caller: "sip:101@test.io",
+			CDRID: "798119942409949185", Direction: "ext", SessionID: "798119942409949184", Time: 1705051422},
+		&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), SessionID: "s2", Direction: "in"},
+		&wsi.CallStart{Header: cdrHdr(wsi.TypeCallUpdateInfo), SessionID: "s2", Direction: "in"},
+		&wsi.CallStart{Header: cdrHdr(wsi.TypeCallUpdateInfo), SessionID: "s3", Direction: "out"}, // start missed
+	)
+	const t1 = `tenant_id="798119491077668864"`
+	h.expect(t, `portsip_calls_active{`+t1+`} 3`, "portsip_calls_active")
+
+	h.apply(
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "798119942409949184", TenantName: "Test Co",
+			StartTime: 1000, RingTime: 1001, AnsweredTime: 1005, EndedTime: 1026,
+			RingDuration: wsi.OptInt{Value: 4, Set: true}, TalkDuration: wsi.OptInt{Value: 21, Set: true},
+			CallStatus: "answered", EndedReason: "callee_disconnected", Direction: "ext", TrunkName: ""},
+		// Oldest servers: no durations, no call_status; derived from times.
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s2", StartTime: 2000, RingTime: 2002,
+			AnsweredTime: 2010, EndedTime: 2100, EndedReason: "callee_disconnect", Direction: "in",
+			TrunkName: "122:883631675865563136"},
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s3", StartTime: 3000, RingTime: 3001,
+			AnsweredTime: 0, EndedTime: 3031, EndedReason: "None", Direction: "out", TrunkName: "122:1"},
+		// A call that never rang and failed; status as sent.
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s4", StartTime: 4000, EndedTime: 4000,
+			CallStatus: "fail", Direction: "inbound_outbound", RingDuration: wsi.OptInt{Set: true}},
+	)
+	h.expect(t, `
+portsip_calls_active{`+t1+`} 0
+portsip_tenant_info{tenant_id="798119491077668864",tenant_name="Test Co"} 1
+portsip_calls_total{direction="internal",status="answered",`+t1+`} 1
+portsip_calls_total{direction="inbound",status="answered",`+t1+`} 1
+portsip_calls_total{direction="outbound",status="noanswer",`+t1+`} 1
+portsip_calls_total{direction="inbound_outbound",status="fail",`+t1+`} 1
+portsip_call_end_reasons_total{reason="callee_disconnected",`+t1+`} 1
+portsip_call_end_reasons_total{reason="callee_disconnect",`+t1+`} 1
+portsip_call_end_reasons_total{reason="none",`+t1+`} 1
+portsip_call_end_reasons_total{reason="unknown",`+t1+`} 1
+portsip_trunk_calls_total{direction="inbound",status="answered",trunk="122",`+t1+`} 1
+portsip_trunk_calls_total{direction="outbound",status="noanswer",trunk="122",`+t1+`} 1
+`+histLines("portsip_call_talk_seconds", `direction="internal",`+t1, TalkBuckets, 21)+
+		histLines("portsip_call_talk_seconds", `direction="inbound",`+t1, TalkBuckets, 90)+
+		histLines("portsip_call_ring_seconds", `direction="internal",`+t1, RingBuckets, 4)+
+		histLines("portsip_call_ring_seconds", `direction="inbound",`+t1, RingBuckets, 8)+
+		histLines("portsip_call_ring_seconds", `direction="outbound",`+t1, RingBuckets, 30),
+		"portsip_calls_active", "portsip_tenant_info", "portsip_calls_total", "portsip_call_end_reasons_total",
+		"portsip_trunk_calls_total", "portsip_call_talk_seconds", "portsip_call_ring_seconds")
+}
+
+func TestDurations(t *testing.T) {
+	opt := func(v int64) wsi.OptInt { return wsi.OptInt{Value: v, Set: true} }
+	for _, tc := range []struct {
+		name             string
+		cdr              wsi.CallCDR
+		talk, ring       int64
+		hasTalk, hasRing bool
+	}{
+		{"keys win over times", wsi.CallCDR{RingTime: 10, AnsweredTime: 20, EndedTime: 100, RingDuration: opt(3), TalkDuration: opt(50)}, 50, 3, true, true},
+		{"times when keys missing", wsi.CallCDR{RingTime: 10, AnsweredTime: 20, EndedTime: 100}, 80, 10, true, true},
+		{"unanswered rings until the end", wsi.CallCDR{RingTime: 10, EndedTime: 25}, 0, 15, false, true},
+		{"talk 0 is not answered", wsi.CallCDR{TalkDuration: opt(0), RingDuration: opt(0)}, 0, 0, false, false},
+		{"answered status with a zero talk key", wsi.CallCDR{CallStatus: "answered", TalkDuration: opt(0)}, 0, 0, true, false},
+		{"times out of order", wsi.CallCDR{RingTime: 50, AnsweredTime: 40, EndedTime: 30}, 0, 0, false, false},
+		{"negative keys", wsi.CallCDR{AnsweredTime: 1, RingTime: 1, TalkDuration: opt(-1), RingDuration: opt(-1)}, 0, 0, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			answered := tc.cdr.AnsweredTime > 0 || tc.cdr.TalkDuration.Value > 0 || tc.cdr.CallStatus == "answered"
+			talk, ok := talkSeconds(&tc.cdr, answered)
+			if ok != tc.hasTalk || talk != tc.talk {
+				t.Errorf("talk = %d, %v; want %d, %v", talk, ok, tc.talk, tc.hasTalk)
+			}
+			ring, ok := ringSeconds(&tc.cdr)
+			if ok != tc.hasRing || ring != tc.ring {
+				t.Errorf("ring = %d, %v; want %d, %v", ring, ok, tc.ring, tc.hasRing)
+			}
+		})
+	}
+}
+
+func TestActiveCallsExpire(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.CallExpiry = time.Hour })
+	h.apply(&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), SessionID: "old"})
+	h.clock.Advance(50 * time.Minute)
+	h.apply(&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), SessionID: "new"})
+	const t1 = `tenant_id="798119491077668864"`
+	h.expect(t, `portsip_calls_active{`+t1+`} 2`, "portsip_calls_active")
+	h.clock.Advance(10 * time.Minute)
+	h.expect(t, `portsip_calls_active{`+t1+`} 1`, "portsip_calls_active")
+	// Its late CDR still counts the call.
+	h.apply(&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "old", Direction: "in", CallStatus: "answered"})
+	h.clock.Advance(50 * time.Minute)
+	h.expect(t, `
+portsip_calls_active{`+t1+`} 0
+portsip_calls_total{direction="inbound",status="answered",`+t1+`} 1
+`, "portsip_calls_active", "portsip_calls_total")
+}
+
+func TestSwitchesOffKeepAggregates(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.AgentState, c.ExtensionState = false, false })
+	h.apply(queueStatus("8001", "Q1", nil, ag("101", "READY")), vendorExtensionStatus())
+	for _, name := range []string{"portsip_queue_agent_state", "portsip_extension_online", "portsip_extension_presence", "portsip_extension_call_state"} {
+		if n := h.series(t, name); n != 0 {
+			t.Errorf("%s: %d series with its switch off", name, n)
+		}
+	}
+	if got := h.value(t, "portsip_queue_agents", "state", "ready"); got != 1 {
+		t.Errorf("portsip_queue_agents{state=ready} = %v, want 1", got)
+	}
+	if got := h.value(t, "portsip_extensions", "tenant_id", tenantE); got != 2 {
+		t.Errorf("portsip_extensions = %v, want 2", got)
+	}
+}
