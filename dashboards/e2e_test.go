@@ -1,0 +1,398 @@
+package dashboards
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end test builds the exporter, runs it on the demo PBX, has a
+// real Prometheus scrape it with the shipped rules loaded, and runs every
+// dashboard query through Prometheus's HTTP API. It fails on a query error,
+// on a panel that stays empty after the demo has run for a while, and on a
+// rule whose health is not ok.
+
+const (
+	// e2eDeadline bounds the wait for every panel to have data; the demo
+	// makes every metric family appear within a minute.
+	e2eDeadline = 3 * time.Minute
+	// The substitutions for Grafana's variables. With a 1s scrape interval
+	// Grafana's $__rate_interval would be a few seconds; a minute is as
+	// valid and steadier on a loaded machine.
+	rateInterval = "1m"
+	dashRange    = "10m"
+)
+
+// needTool returns the path of a program, skipping the test when it is not
+// installed, except in CI (CI set), where that is a failure.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found on PATH (CI is set; install the prometheus package)", name)
+		}
+		t.Skipf("%s not found on PATH", name)
+	}
+	return p
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is a program started for the test, stopped on cleanup.
+type process struct {
+	name string
+	log  string
+	done chan struct{}
+}
+
+// start runs a program with its output in dir/<name>.log. Cleanup stops it
+// with SIGTERM (SIGKILL after 10 s) and shows the log's tail if the test
+// failed.
+func start(t *testing.T, dir, name string, args ...string) *process {
+	t.Helper()
+	p := &process{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf // files: no copying goroutines
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-p.done
+		}
+		logf.Close()
+		if t.Failed() {
+			t.Logf("%s log (last lines):\n%s", name, p.tail(30))
+		}
+	})
+	return p
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) tail(n int) string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond until it holds, a process exits or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, procs ...*process) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		for _, p := range procs {
+			if p.exited() {
+				t.Fatalf("%s exited while waiting for %s:\n%s", p.name, what, p.tail(30))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func get(u string) ([]byte, int, error) {
+	resp, err := client.Get(u)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return b, resp.StatusCode, err
+}
+
+type apiResponse struct {
+	Status    string          `json:"status"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// query runs an instant query and returns the number of series (or 1 for a
+// scalar) and any error Prometheus reported; badQuery tells a query that
+// can never work (bad_data) from a transient failure.
+func query(promURL, q string) (n int, badQuery bool, err error) {
+	b, _, err := get(promURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode())
+	if err != nil {
+		return 0, false, err
+	}
+	var r apiResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, false, fmt.Errorf("%v: %s", err, b)
+	}
+	if r.Status != "success" {
+		return 0, r.ErrorType == "bad_data", fmt.Errorf("%s: %s", r.ErrorType, r.Error)
+	}
+	var data struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(r.Data, &data); err != nil {
+		return 0, false, err
+	}
+	if data.ResultType == "scalar" || data.ResultType == "string" {
+		return 1, false, nil
+	}
+	var series []json.RawMessage
+	if err := json.Unmarshal(data.Result, &series); err != nil {
+		return 0, false, err
+	}
+	return len(series), false, nil
+}
+
+// panelQuery is one dashboard query with Grafana's variables substituted.
+type panelQuery struct {
+	where string
+	expr  string
+}
+
+var (
+	dollarVar    = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+	labelValues  = regexp.MustCompile(`^label_values\((.+), *([a-z_]+)\)$`)
+	grafanaConst = map[string]string{
+		"__rate_interval": rateInterval,
+		"__interval":      "15s",
+		"__range":         dashRange,
+	}
+)
+
+// substitute replaces Grafana's variables as Grafana would with every
+// multi-value variable set to All (.*).
+func substitute(expr string) string {
+	return dollarVar.ReplaceAllStringFunc(expr, func(m string) string {
+		name := dollarVar.FindStringSubmatch(m)[1]
+		if v, ok := grafanaConst[name]; ok {
+			return v
+		}
+		return ".*"
+	})
+}
+
+func dashboardQueries(t *testing.T) []panelQuery {
+	t.Helper()
+	var qs []panelQuery
+	for _, d := range loadDashboards(t) {
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			m := labelValues.FindStringSubmatch(v.queryText())
+			if m == nil {
+				t.Fatalf("%s: variable %s: cannot run %q", d.file, v.Name, v.queryText())
+			}
+			qs = append(qs, panelQuery{d.file + " variable " + v.Name, substitute("count by (" + m[2] + ") (" + m[1] + ")")})
+		}
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				qs = append(qs, panelQuery{fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID), substitute(tg.Expr)})
+			}
+		}
+	}
+	return qs
+}
+
+// rulesHealth returns the rules not (yet) healthy, with their state.
+func rulesHealth(promURL string) (notOK []string, broken bool, n int, err error) {
+	b, _, err := get(promURL + "/api/v1/rules")
+	if err != nil {
+		return nil, false, 0, err
+	}
+	var r apiResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, false, 0, err
+	}
+	var data struct {
+		Groups []struct {
+			Rules []struct {
+				Name      string `json:"name"`
+				Health    string `json:"health"`
+				LastError string `json:"lastError"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(r.Data, &data); err != nil {
+		return nil, false, 0, err
+	}
+	for _, g := range data.Groups {
+		for _, rule := range g.Rules {
+			n++
+			if rule.Health != "ok" {
+				notOK = append(notOK, fmt.Sprintf("%s: %s %s", rule.Name, rule.Health, rule.LastError))
+				broken = broken || rule.Health == "err"
+			}
+		}
+	}
+	return notOK, broken, n, nil
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: minutes of a real Prometheus")
+	}
+	prometheus := needTool(t, "prometheus")
+	promtool := needTool(t, "promtool")
+	dir := t.TempDir()
+
+	bin := filepath.Join(dir, "portsip_exporter")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	exporterAddr := freeAddr(t)
+	exporter := start(t, dir, "exporter", bin, "demo", "--web.listen-address="+exporterAddr)
+	metricsURL := "http://" + exporterAddr + "/metrics"
+	waitFor(t, "exporter /metrics", 30*time.Second, func() bool {
+		_, code, err := get(metricsURL)
+		return err == nil && code == http.StatusOK
+	}, exporter)
+
+	rules, err := filepath.Abs("../alerts/portsip.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Native histograms stay off: Prometheus 2.x then keeps the classic
+	// buckets the rules and the heatmap use (it drops them for a histogram
+	// that has native buckets unless scrape_classic_histograms is set,
+	// which 2.42 does not know).
+	config := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: portsip
+    static_configs:
+      - targets: [%q]
+`, rules, exporterAddr)
+	configFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "config", configFile).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+	promAddr := freeAddr(t)
+	promURL := "http://" + promAddr
+	prom := start(t, dir, "prometheus", prometheus,
+		"--config.file="+configFile,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr,
+		"--log.level=warn")
+	waitFor(t, "scrape of the exporter", time.Minute, func() bool {
+		n, _, err := query(promURL, `up{job="portsip"} == 1`)
+		return err == nil && n > 0
+	}, exporter, prom)
+
+	t.Run("promtool check metrics", func(t *testing.T) {
+		b, code, err := get(metricsURL)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", metricsURL, code, err)
+		}
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(string(b))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	})
+
+	queries := dashboardQueries(t)
+	var empty, failing, rulesNotOK []string
+	deadline := time.Now().Add(e2eDeadline)
+	for {
+		empty, failing = empty[:0], failing[:0]
+		for _, q := range queries {
+			n, bad, err := query(promURL, q.expr)
+			switch {
+			case bad:
+				t.Fatalf("%s: %v\n%s", q.where, err, q.expr)
+			case err != nil:
+				failing = append(failing, fmt.Sprintf("%s: %v", q.where, err))
+			case n == 0:
+				empty = append(empty, q.where+"\n    "+strings.ReplaceAll(q.expr, "\n", " "))
+			}
+		}
+		var broken bool
+		var nRules int
+		rulesNotOK, broken, nRules, err = rulesHealth(promURL)
+		if err != nil {
+			rulesNotOK = []string{err.Error()}
+		}
+		if broken {
+			t.Fatalf("rules failing:\n%s", strings.Join(rulesNotOK, "\n"))
+		}
+		if nRules == 0 {
+			rulesNotOK = append(rulesNotOK, "Prometheus has loaded no rules")
+		}
+		if len(empty)+len(failing)+len(rulesNotOK) == 0 {
+			break
+		}
+		if exporter.exited() || prom.exited() || time.Now().After(deadline) {
+			sort.Strings(empty)
+			t.Fatalf("after %v of demo traffic:\n%d queries fail:\n%s\n%d of %d queries return no data:\n%s\nrules not ok:\n%s",
+				e2eDeadline, len(failing), strings.Join(failing, "\n"), len(empty), len(queries),
+				strings.Join(empty, "\n"), strings.Join(rulesNotOK, "\n"))
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("%d dashboard queries return data; every rule is healthy", len(queries))
+}
+
+// Keep the helper honest: a query is substituted the way Grafana does it.
+func TestSubstitute(t *testing.T) {
+	got := substitute(`rate(a{t=~"$tenant_id", q=~"${queue}"}[$__rate_interval]) / b[$__range]`)
+	want := `rate(a{t=~".*", q=~".*"}[` + rateInterval + `]) / b[` + dashRange + `]`
+	if got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
