@@ -65,6 +65,28 @@ var allDescs = []*prometheus.Desc{
 	descDropped,
 }
 
+// MetricNames lists every metric family a Collector can emit: the
+// catalogue for dashboards and documentation.
+func MetricNames() []string {
+	return []string{
+		"portsip_up",
+		"portsip_wsi_connection_attempts_total", "portsip_wsi_connection_errors_total",
+		"portsip_wsi_subscription_active", "portsip_wsi_events_total",
+		"portsip_wsi_invalid_messages_total", "portsip_wsi_last_event_timestamp_seconds",
+		"portsip_tenant_info",
+		"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds",
+		"portsip_queue_agents", "portsip_queue_agent_state", "portsip_queue_agent_state_seconds_total",
+		"portsip_queue_callers_total", "portsip_queue_wait_seconds", "portsip_queue_sla_breaches_total",
+		"portsip_queue_sla_threshold_seconds", "portsip_queue_management_events_total",
+		"portsip_extension_online", "portsip_extension_presence", "portsip_extension_call_state",
+		"portsip_extensions", "portsip_extensions_online", "portsip_extensions_by_presence",
+		"portsip_extensions_by_call_state", "portsip_extension_management_events_total",
+		"portsip_calls_active", "portsip_calls_total", "portsip_call_talk_seconds",
+		"portsip_call_ring_seconds", "portsip_call_end_reasons_total", "portsip_trunk_calls_total",
+		"portsip_exporter_dropped_entities_total",
+	}
+}
+
 var callerReasons = []string{reasonEnqueue, reasonAnswered, reasonOverflow, reasonHangup, reasonCallback}
 
 // Describe lists every metric the Collector can emit.
