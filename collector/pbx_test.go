@@ -79,4 +79,6 @@ func (p pbx) load(c *Collector, now time.Time) {
 	}
 }
 
-func sessionWith() wsi.Session { return wsi.Session{Topics: map[string]bool{wsi.TopicGlobalQueueEvents: true}} }
+func sessionWith() wsi.Session {
+	return wsi.Session{Topics: map[string]bool{wsi.TopicGlobalQueueEvents: true}}
+}
