@@ -203,7 +203,7 @@ func (s *session) readLoop() {
 	defer s.wg.Done()
 	defer close(s.frames)
 	c := s.c
-	max := c.cfg.MaxMessageSize
+	limit := c.cfg.MaxMessageSize
 	for {
 		// Set before every read, not only on frames: a slow Handler must
 		// not make a live PBX look dead.
@@ -223,21 +223,21 @@ func (s *session) readLoop() {
 			continue
 		}
 		s.buf.Reset()
-		n, err := s.buf.ReadFrom(io.LimitReader(r, max+1))
-		if err == nil && n > max {
+		n, err := s.buf.ReadFrom(io.LimitReader(r, limit+1))
+		if err == nil && n > limit {
 			var rest int64
 			rest, err = io.Copy(io.Discard, r)
 			n += rest
 			if err == nil {
 				c.countInvalid(ReasonOversized)
-				c.log.Debug("oversized frame skipped", "bytes", n, "limit", max)
+				c.log.Debug("oversized frame skipped", "bytes", n, "limit", limit)
 			}
 		}
 		if err != nil {
 			s.readErr = s.readError(err)
 			return
 		}
-		if n > max {
+		if n > limit {
 			s.shrink()
 			continue
 		}
