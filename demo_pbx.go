@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
+	"sync"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
 )
 
 // demoPBX is a running simulated PBX and the system administrator login
@@ -13,9 +15,32 @@ type demoPBX struct {
 	Close                   func()
 }
 
-// startDemoPBX starts the simulated PBX and its traffic until ctx is done.
-//
-// TODO: wire wsi/wsitest once its traffic model lands.
+// startDemoPBX starts the simulated PBX on loopback with its contact-centre
+// traffic, which runs until Close.
 func startDemoPBX(ctx context.Context, seed int64) (*demoPBX, error) {
-	return nil, errors.New("demo: the simulated PBX (wsi/wsitest) is not built yet")
+	s := wsitest.NewUnstartedServer()
+	// The traffic sets the server's clock and users: before Start.
+	traffic := wsitest.NewTraffic(s, wsitest.TrafficConfig{Seed: seed})
+	s.Start()
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = traffic.Run(ctx) // returns nil once ctx is done
+	}()
+
+	user, password := traffic.Credentials()
+	return &demoPBX{
+		URL:      s.URL,
+		Username: user,
+		Password: password,
+		Tenants:  traffic.TenantIDs(),
+		Close: func() {
+			cancel()
+			wg.Wait()
+			s.Close()
+		},
+	}, nil
 }
