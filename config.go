@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,13 +194,53 @@ type collectorConfig struct {
 	AgentState     bool          `name:"agent-state" default:"true" negatable:"" help:"Expose one portsip_queue_agent_state series per agent."`
 	ExtensionState bool          `name:"extension-state" default:"true" negatable:"" help:"Expose per-extension series (online, presence, call state)."`
 	CallExpiry     time.Duration `name:"call-expiry" default:"4h" help:"Forget an active call that got no call_cdr after this long."`
+
+	// Bounds on what a runaway or hostile PBX can make the exporter keep;
+	// what does not fit is counted in portsip_exporter_dropped_entities_total.
+	MaxTenants         int `name:"max-tenants" default:"${max_tenants}" help:"Most tenants tracked."`
+	MaxQueues          int `name:"max-queues" default:"${max_queues}" help:"Most queues tracked, all tenants together."`
+	MaxCallersPerQueue int `name:"max-callers-per-queue" default:"${max_callers_per_queue}" help:"Most waiting callers tracked per queue."`
+	MaxAgentsPerQueue  int `name:"max-agents-per-queue" default:"${max_agents_per_queue}" help:"Most agents tracked per queue."`
+	MaxExtensions      int `name:"max-extensions" default:"${max_extensions}" help:"Most extensions tracked, all tenants together."`
+	MaxActiveCalls     int `name:"max-active-calls" default:"${max_active_calls}" help:"Most active calls tracked, all tenants together."`
+	MaxTrunkSeries     int `name:"max-trunk-series" default:"${max_trunk_series}" help:"Most portsip_trunk_calls_total series."`
+	MaxLabelLength     int `name:"max-label-length" default:"${max_label_length}" help:"Longest label value taken from the PBX, in bytes; longer ones are cut."`
 }
 
 func (c *collectorConfig) Validate() error {
 	if c.CallExpiry <= 0 {
 		return invalid("--collector.call-expiry: must be positive, got %s", c.CallExpiry)
 	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"max-tenants", c.MaxTenants}, {"max-queues", c.MaxQueues},
+		{"max-callers-per-queue", c.MaxCallersPerQueue}, {"max-agents-per-queue", c.MaxAgentsPerQueue},
+		{"max-extensions", c.MaxExtensions}, {"max-active-calls", c.MaxActiveCalls},
+		{"max-trunk-series", c.MaxTrunkSeries}, {"max-label-length", c.MaxLabelLength},
+	} {
+		// Zero would silently mean the collector's default: refuse it.
+		if l.v <= 0 {
+			return invalid("--collector.%s: must be positive, got %d", l.name, l.v)
+		}
+	}
 	return nil
+}
+
+// limitVars are the collector's default limits, for the flags' defaults.
+func limitVars() map[string]string {
+	d := collector.DefaultLimits
+	return map[string]string{
+		"max_tenants":           strconv.Itoa(d.Tenants),
+		"max_queues":            strconv.Itoa(d.Queues),
+		"max_callers_per_queue": strconv.Itoa(d.CallersPerQueue),
+		"max_agents_per_queue":  strconv.Itoa(d.AgentsPerQueue),
+		"max_extensions":        strconv.Itoa(d.Extensions),
+		"max_active_calls":      strconv.Itoa(d.ActiveCalls),
+		"max_trunk_series":      strconv.Itoa(d.TrunkSeries),
+		"max_label_length":      strconv.Itoa(d.LabelLength),
+	}
 }
 
 func (c *collectorConfig) config() collector.Config {
@@ -207,6 +248,16 @@ func (c *collectorConfig) config() collector.Config {
 		AgentState:     c.AgentState,
 		ExtensionState: c.ExtensionState,
 		CallExpiry:     c.CallExpiry,
+		Limits: collector.Limits{
+			Tenants:         c.MaxTenants,
+			Queues:          c.MaxQueues,
+			CallersPerQueue: c.MaxCallersPerQueue,
+			AgentsPerQueue:  c.MaxAgentsPerQueue,
+			Extensions:      c.MaxExtensions,
+			ActiveCalls:     c.MaxActiveCalls,
+			TrunkSeries:     c.MaxTrunkSeries,
+			LabelLength:     c.MaxLabelLength,
+		},
 	}
 }
 

@@ -85,7 +85,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 	if c.Run.Web.TelemetryPath != "/m" {
 		t.Errorf("telemetry path = %q", c.Run.Web.TelemetryPath)
 	}
-	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour}
+	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour, Limits: collector.DefaultLimits}
 	if got := c.Run.Collector.config(); !reflect.DeepEqual(got, wantCol) {
 		t.Errorf("collector config = %+v, want %+v", got, wantCol)
 	}
@@ -152,7 +152,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.Demo.Web.ListenAddresses, []string{":" + defaultPort}) || c.Demo.Web.TelemetryPath != "/metrics" || c.Demo.Web.ConfigFile != "" {
 		t.Errorf("web defaults = %+v", c.Demo.Web)
 	}
-	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour}
+	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour, Limits: collector.DefaultLimits}
 	if got := c.Demo.Collector.config(); !reflect.DeepEqual(got, want) {
 		t.Errorf("collector defaults = %+v, want %+v", got, want)
 	}
@@ -163,9 +163,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("demo.seed = %d", c.Demo.Seed)
 	}
 	// demo needs no PBX settings: the demo brings its own.
-	c, _ = mustParse(t, "demo", "--demo.seed=7", "--no-collector.extension-state")
+	c, _ = mustParse(t, "demo", "--demo.seed=7", "--no-collector.extension-state", "--collector.max-queues=5", "--collector.max-label-length=64")
 	if c.Demo.Seed != 7 || c.Demo.Collector.ExtensionState {
 		t.Errorf("demo flags not applied: %+v", c.Demo)
+	}
+	if l := c.Demo.Collector.config().Limits; l.Queues != 5 || l.LabelLength != 64 || l.Tenants != collector.DefaultLimits.Tenants {
+		t.Errorf("limits = %+v, want queues 5, label length 64, the rest default", l)
 	}
 }
 
@@ -225,6 +228,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad web config", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.config.file=" + badWeb}, nil, "--web.config.file:"},
 		{"bad telemetry path", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.telemetry-path=metrics"}, nil, "--web.telemetry-path: must start with /"},
 		{"bad call expiry", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--collector.call-expiry=0s"}, nil, "--collector.call-expiry: must be positive"},
+		{"zero limit", []string{"demo", "--collector.max-extensions=0"}, nil, "--collector.max-extensions: must be positive"},
 		{"check without tenants", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
 	}

@@ -120,7 +120,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (_ *cli, command string,
 			"version":        versionString(),
 			"default_listen": ":" + defaultPort,
 			"password_env":   passwordEnv,
-		},
+		}.CloneWith(limitVars()),
 		kong.ConfigureHelp(kong.HelpOptions{NoAppDescFormat: true}),
 	)
 	if err != nil {
