@@ -3,6 +3,7 @@ package wsi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -519,4 +520,24 @@ func TestDecodeErrorMessages(t *testing.T) {
 			t.Errorf("Decode(%s) error %v, want %s", frame, err, want)
 		}
 	}
+}
+
+func ExampleDecode() {
+	frame := []byte(`{"event_type":"queue_caller_status","tenant_id":"1","queue_id":"677046776364007424",
+		"updated_callers":[{"position":"2","session_id":"42","reason":"Hangup","timestamp":1676206249}]}`)
+	ev, reply, err := Decode(frame)
+	var de *DecodeError
+	switch e := ev.(type) {
+	case *QueueCallerStatus:
+		for _, c := range e.Callers {
+			fmt.Println(e.QueueID, c.SessionID, c.Reason, c.Timestamp)
+		}
+	case nil:
+		if errors.As(err, &de) {
+			fmt.Println("rejected:", de.Reason)
+		} else {
+			fmt.Println("reply:", reply.Command, reply.OK())
+		}
+	}
+	// Output: 677046776364007424 42 hangup 1676206249
 }

@@ -117,10 +117,14 @@ type QueueCaller struct {
 	// Timestamp is UNIX seconds: the enqueue time in waiting_list and for
 	// reason enqueue, the leave time for the other reasons.
 	Timestamp int64
-	// Type is "normal" or "callback" (lower-cased; empty when not sent).
+	// Type is "normal" or "callback", lower-cased. Empty when not sent, and
+	// when the value lists alternatives: the vendor's sample sends the
+	// placeholder "normal/callback", which names no kind. Treat empty as
+	// normal, the kind of every caller that did not ask for a callback.
 	Type string
 	// Reason is set in queue_caller_status only: enqueue, agent_answered,
-	// overflow, hangup, callback (lower-cased as sent).
+	// overflow, hangup, callback (lower-cased as sent). Like Type, a list of
+	// alternatives (the sample's "enqueue/agent_answered/...") decodes as "".
 	Reason string
 }
 
@@ -266,7 +270,7 @@ type CallStart struct {
 	CalleeDisplayName string
 	DID               string
 	OutboundCallerID  string
-	UserData          string
+	UserData          string // a non-string user_data is kept as its JSON text
 }
 
 // CallCDR (call_cdr) is the final record of a call.
@@ -291,10 +295,10 @@ type CallCDR struct {
 	OutboundCallerID  string
 	CallStatus        string // answered, noanswer, fail; empty on the oldest servers
 	StatusCode        int64
-	EndedReason       string // ended_reason or end_reason
-	Direction         string
-	TrunkName         string // e.g. "122:883631675865563136"
-	UserData          string
+	EndedReason       string       // ended_reason or end_reason
+	Direction         string       // as sent, old or new spelling
+	TrunkName         string       // e.g. "122:883631675865563136"
+	UserData          string       // a non-string user_data is kept as its JSON text
 	Targets           []CallTarget // call_targets
 }
 
