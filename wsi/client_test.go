@@ -1058,3 +1058,31 @@ func TestClientToleratesUnexpectedRepliesAndEvents(t *testing.T) {
 		t.Error("an unexpected reply ended the session")
 	}
 }
+
+// Should a PBX ever echo the password in its error text, it is cut out
+// before the text reaches an error or a log line.
+func TestClientRedactsAnEchoedPassword(t *testing.T) {
+	pbx := newPBX(t, false)
+	pbx.SetAuthError("wrong password " + password + " for boss")
+	var logs logBuffer
+	c := newClient(t, testConfig(pbx.URL, &logs))
+	_, err := c.Check(context.Background(), time.Second)
+	var e *Error
+	if !errors.As(err, &e) || e.PBXError != "wrong password <redacted> for boss" {
+		t.Fatalf("Check: %v, want the PBX's text with the password cut out", err)
+	}
+	run(t, c, &handler{})
+	waitFor(t, "a logged failure", func() bool { return strings.Contains(logs.String(), "<redacted>") })
+	if strings.Contains(err.Error(), password) || strings.Contains(logs.String(), password) {
+		t.Fatal("the echoed password got through")
+	}
+}
+
+func TestClientWrongPath(t *testing.T) {
+	pbx := newPBX(t, false)
+	_, err := newClient(t, testConfig(strings.TrimSuffix(pbx.URL, "/wsi")+"/api", nil)).Check(context.Background(), time.Second)
+	var e *Error
+	if !errors.As(err, &e) || e.Stage != StageDial || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("Check: %v, want a dial *Error naming the HTTP status", err)
+	}
+}
