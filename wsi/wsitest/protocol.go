@@ -298,12 +298,12 @@ func (sess *session) subscribe(c command) {
 				sub.exts[e] = true
 			}
 		}
-		s.snapshotLocked(sess, ti, tenants, queues, exts)
+		s.snapshotLocked(sess.sendJSON, ti, tenants, queues, exts)
 	}
 }
 
 // snapshotLocked pushes the current state of what a subscribe named.
-func (s *Server) snapshotLocked(sess *session, ti topicInfo, tenants, queues, exts []string) {
+func (s *Server) snapshotLocked(emit func(any), ti topicInfo, tenants, queues, exts []string) {
 	for _, id := range tenants {
 		t := s.tenants[id]
 		if t == nil {
@@ -313,12 +313,12 @@ func (s *Server) snapshotLocked(sess *session, ti topicInfo, tenants, queues, ex
 		case famQueue:
 			for _, q := range t.queues {
 				if ti.global || len(queues) == 0 || slices.Contains(queues, q.Number) {
-					sess.sendJSON(s.queueStatusLocked(t, q))
+					emit(s.queueStatusLocked(t, q))
 				}
 			}
 		case famQueueMgmt:
 			for _, q := range t.queues {
-				sess.sendJSON(queueMgmtMsg{EventType: "queue_created", QueueNumber: q.Number, TenantID: t.ID})
+				emit(queueMgmtMsg{EventType: "queue_created", QueueNumber: q.Number, TenantID: t.ID})
 			}
 		case famExt:
 			var list []*extension
@@ -328,7 +328,7 @@ func (s *Server) snapshotLocked(sess *session, ti topicInfo, tenants, queues, ex
 				}
 			}
 			if len(list) > 0 {
-				sess.sendJSON(s.extensionStatusLocked(t, list...))
+				emit(s.extensionStatusLocked(t, list...))
 			}
 		}
 	}

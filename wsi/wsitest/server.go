@@ -10,7 +10,6 @@ package wsitest
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -81,7 +80,7 @@ type Subscription struct {
 const AuthError = "access_token , username , domain or password error"
 
 const (
-	// WritePath is the URL path the server answers on, as a v22 PBX does.
+	// Path is the URL path the server answers on, as a v22 PBX does.
 	Path = "/wsi"
 
 	sessionQueue = 1024             // frames buffered per session before publishers wait
@@ -117,10 +116,13 @@ type Server struct {
 	sessions  map[*session]struct{}
 	authError string
 	nextID    uint64
+	// tap, when set, sees every published frame whoever subscribed:
+	// what a system administrator subscribed to everything receives.
+	tap func(frame []byte)
 
 	connections  int
 	authAttempts int
-	pings        int
+	pings        atomic.Int64 // atomic: the ping handler must not wait for mu
 
 	wg sync.WaitGroup // the accept loop and every session goroutine
 }
@@ -147,7 +149,6 @@ func NewUnstartedServer() *Server {
 		Now:      time.Now,
 		tenants:  make(map[string]*tenant),
 		sessions: make(map[*session]struct{}),
-		nextID:   0,
 	}
 	s.pingReplies.Store(true)
 	s.subscribeReplies.Store(true)
@@ -305,11 +306,7 @@ func (s *Server) AuthAttempts() int {
 }
 
 // Pings is the number of WebSocket pings received so far.
-func (s *Server) Pings() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pings
-}
+func (s *Server) Pings() int { return int(s.pings.Load()) }
 
 // Subscriptions lists the accepted subscriptions of the open sessions,
 // sorted by user and topic.
@@ -423,11 +420,7 @@ func (sess *session) send(f outFrame) {
 }
 
 func (sess *session) sendJSON(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("wsitest: cannot marshal event: " + err.Error())
-	}
-	sess.send(outFrame{typ: websocket.TextMessage, data: b})
+	sess.send(outFrame{typ: websocket.TextMessage, data: mustMarshal(v)})
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -487,9 +480,7 @@ func (sess *session) readLoop() {
 	}()
 	sess.conn.SetReadLimit(readLimit)
 	sess.conn.SetPingHandler(func(data string) error {
-		s.mu.Lock()
-		s.pings++
-		s.mu.Unlock()
+		s.pings.Add(1)
 		if !s.pingReplies.Load() {
 			return nil
 		}

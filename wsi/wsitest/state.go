@@ -612,14 +612,25 @@ func extensionNumber(uri string) string {
 }
 
 func (s *Server) publishLocked(r route, v any) {
+	if len(s.sessions) == 0 && s.tap == nil {
+		return // nobody to marshal for: a demo PBX between sessions
+	}
+	s.sendLocked(r, outFrame{typ: websocket.TextMessage, data: mustMarshal(v)})
+}
+
+// mustMarshal marshals the package's own payload types, which cannot fail.
+func mustMarshal(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic("wsitest: cannot marshal event: " + err.Error())
 	}
-	s.sendLocked(r, outFrame{typ: websocket.TextMessage, data: b})
+	return b
 }
 
 func (s *Server) sendLocked(r route, f outFrame) {
+	if s.tap != nil {
+		s.tap(f.data)
+	}
 	for sess := range s.sessions {
 		if sess.user != nil && sess.wants(r) {
 			sess.send(f)
