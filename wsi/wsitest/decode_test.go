@@ -1,0 +1,37 @@
+package wsitest_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
+)
+
+// The simulator speaks what the wsi package understands: every frame of
+// the traffic decodes to a known event type, nothing is rejected.
+func TestFramesDecode(t *testing.T) {
+	frames := wsitest.Frames(wsitest.TrafficConfig{Seed: 2, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, 3000)
+	seen := map[string]int{}
+	for i, f := range frames {
+		ev, reply, err := wsi.Decode(f)
+		if err != nil || reply != nil {
+			t.Fatalf("frame %d %s: reply %v, error %v", i, f, reply, err)
+		}
+		if _, unknown := ev.(*wsi.Unknown); unknown {
+			t.Fatalf("frame %d %s decoded as unknown", i, f)
+		}
+		seen[ev.Head().EventType]++
+		switch e := ev.(type) {
+		case *wsi.QueueCallerStatus:
+			if e.QueueID == "" || len(e.Callers) != 1 || e.Callers[0].Timestamp == 0 {
+				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
+			}
+		case *wsi.CallCDR:
+			if e.TenantName == "" || e.CallStatus == "" || !e.TalkDuration.Set || !e.RingDuration.Set || e.EndedTime == 0 {
+				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
+			}
+		}
+	}
+	t.Log(seen)
+}
