@@ -4,7 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
@@ -29,9 +33,6 @@ func (c *demoCmd) run(ctx context.Context, logger *slog.Logger) error {
 	defer pbx.Close()
 
 	logger.Info("demo: simulated PBX with live traffic", "wsi.url", pbx.URL, "tenants", pbx.Tenants, "seed", c.Seed)
-	if u := metricsURL(c.Web); u != "" {
-		logger.Info("demo: open "+u+" (Ctrl-C to stop)", "url", u)
-	}
 
 	return runExporter(ctx, logger, exporterConfig{
 		client: wsi.Config{
@@ -43,22 +44,38 @@ func (c *demoCmd) run(ctx context.Context, logger *slog.Logger) error {
 		},
 		web:       c.Web,
 		collector: c.Collector.config(),
+		listening: func(addrs []net.Addr) {
+			u := metricsURL(addrs[0], c.Web)
+			logger.Info("demo: metrics at "+u+" (Ctrl-C to stop)", "url", u)
+		},
 	})
 }
 
-// metricsURL is where a person on this machine finds the metrics, or ""
-// when it cannot be told from the flags (port 0, TLS from a web config).
-func metricsURL(c webConfig) string {
-	addrs := nonEmpty(c.ListenAddresses)
-	if len(addrs) == 0 || c.ConfigFile != "" {
-		return ""
+// metricsURL is where a person on this machine finds the metrics.
+func metricsURL(addr net.Addr, c webConfig) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String() + c.TelemetryPath
 	}
-	host, port, err := net.SplitHostPort(addrs[0])
-	if err != nil || port == "0" {
-		return ""
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + c.TelemetryPath
+	scheme := "http"
+	if tlsEnabled(c.ConfigFile) {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + c.TelemetryPath
+}
+
+// tlsEnabled reports whether a web config file turns TLS on.
+func tlsEnabled(configFile string) bool {
+	if configFile == "" {
+		return false
+	}
+	b, err := os.ReadFile(configFile)
+	if err != nil {
+		return false
+	}
+	var cfg web.Config
+	return yaml.Unmarshal(b, &cfg) == nil && cfg.TLSConfig.IsEnabled()
 }

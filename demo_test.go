@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -49,7 +50,32 @@ func TestDemo(t *testing.T) {
 	if code := e.stop(); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}
-	if !strings.Contains(e.stderr.String(), "demo: simulated PBX with live traffic") {
-		t.Errorf("the demo does not say what it runs:\n%s", e.stderr.String())
+	for _, want := range []string{"demo: simulated PBX with live traffic", "demo: metrics at " + url} {
+		if !strings.Contains(e.stderr.String(), want) {
+			t.Errorf("the demo's log lacks %q:\n%s", want, e.stderr.String())
+		}
+	}
+}
+
+func TestMetricsURL(t *testing.T) {
+	certPEM, keyPEM := selfSigned(t)
+	tlsCfg := writeFile(t, "web.yml", "tls_server_config:\n  cert_file: "+writeFile(t, "c.pem", string(certPEM))+"\n  key_file: "+writeFile(t, "k.pem", string(keyPEM))+"\n")
+	authOnly := writeFile(t, "auth.yml", "basic_auth_users:\n  p: "+scrapeHash+"\n")
+	for _, tt := range []struct {
+		addr, config, want string
+	}{
+		{"0.0.0.0:9887", "", "http://localhost:9887/metrics"},
+		{"[::]:9887", "", "http://localhost:9887/metrics"},
+		{"127.0.0.1:1234", "", "http://127.0.0.1:1234/metrics"},
+		{"127.0.0.1:1234", authOnly, "http://127.0.0.1:1234/metrics"},
+		{"127.0.0.1:1234", tlsCfg, "https://127.0.0.1:1234/metrics"},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := metricsURL(addr, webConfig{ConfigFile: tt.config, TelemetryPath: "/metrics"}); got != tt.want {
+			t.Errorf("metricsURL(%s, %q) = %s, want %s", tt.addr, tt.config, got, tt.want)
+		}
 	}
 }

@@ -38,6 +38,9 @@ type exporterConfig struct {
 	client    wsi.Config
 	web       webConfig
 	collector collector.Config
+	// listening, when set, is told the addresses once they accept
+	// connections (the demo prints where to look).
+	listening func([]net.Addr)
 }
 
 // runExporter serves metrics and keeps the WSI session until ctx is
@@ -115,6 +118,13 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 		}()
 	}
 	ready.Store(true)
+	if cfg.listening != nil {
+		addrs := make([]net.Addr, len(listeners))
+		for i, l := range listeners {
+			addrs[i] = l.Addr()
+		}
+		cfg.listening(addrs)
+	}
 
 	var runErr error
 	select {
