@@ -124,7 +124,9 @@ type Server struct {
 	authAttempts int
 	pings        atomic.Int64 // atomic: the ping handler must not wait for mu
 
-	wg sync.WaitGroup // the accept loop and every session goroutine
+	wg   sync.WaitGroup // the accept loop and every session goroutine
+	quit chan struct{}  // closed by Close: releases publishers waiting on a stuck session
+	stop sync.Once
 }
 
 // NewServer returns a started server on 127.0.0.1.
@@ -149,6 +151,7 @@ func NewUnstartedServer() *Server {
 		Now:      time.Now,
 		tenants:  make(map[string]*tenant),
 		sessions: make(map[*session]struct{}),
+		quit:     make(chan struct{}),
 	}
 	s.pingReplies.Store(true)
 	s.subscribeReplies.Store(true)
@@ -215,6 +218,7 @@ func (s *Server) CACertPEM() []byte { return s.certPEM }
 // Close stops listening, closes every session and waits for all the
 // server's goroutines to end.
 func (s *Server) Close() {
+	s.stop.Do(func() { close(s.quit) })
 	s.mu.Lock()
 	s.closed = true
 	for sess := range s.sessions {
@@ -416,6 +420,7 @@ func (sess *session) send(f outFrame) {
 	select {
 	case sess.out <- f:
 	case <-sess.done:
+	case <-sess.s.quit:
 	}
 }
 

@@ -701,3 +701,47 @@ func TestCloseEndsSessions(t *testing.T) {
 		t.Fatal("still listening after Close")
 	}
 }
+
+// A subscriber that stops reading holds publishers back (nothing is lost)
+// but must not hold back Close.
+func TestCloseReleasesPublisherBlockedByStuckSubscriber(t *testing.T) {
+	s := newTestServer(t)
+	c := dial(t, s)
+	c.auth("admin", "sys", "")
+	c.send(sub([]string{"global_cdr_events"}, "tenants", t1))
+	c.expectReply("subscribe", 0, "")
+	s.mu.Lock()
+	var sess *session
+	for x := range s.sessions {
+		sess = x
+	}
+	s.mu.Unlock()
+
+	big := []byte(`{"event_type":"call_cdr","user_data":"` + strings.Repeat("x", 64<<10) + `"}`)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for range 4000 { // 256 MiB: more than loopback buffers and the session queue hold
+			s.PublishRaw("global_cdr_events", t1, big)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for len(sess.out) < cap(sess.out) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the session queue never filled")
+		case <-published:
+			t.Fatal("every frame was taken although nobody reads")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(writeTimeout / 2):
+		t.Fatal("Close waited for the stuck subscriber")
+	}
+	<-published
+}

@@ -99,7 +99,8 @@ var (
 
 type simTenant struct {
 	id, name, domain string
-	legacy           bool // old direction spelling (ext/in/out/in2out)
+	legacy           bool   // old direction spelling (ext/in/out/in2out)
+	available        string // AVAILABLE (v22.2) or ONLINE (v22.3): PBXs send either
 	did              string
 	trunks           []string
 	queues           []*simQueue
@@ -309,7 +310,10 @@ func (t *Traffic) person() (number, name string) {
 
 func (t *Traffic) setUpTenant(i int) {
 	s := t.s
-	st := &simTenant{legacy: i%2 == 0}
+	st := &simTenant{legacy: i%2 == 0, available: "ONLINE"}
+	if st.legacy {
+		st.available = "AVAILABLE"
+	}
 	if i < len(tenantNames) {
 		st.id, st.name, st.domain = tenantNames[i].id, tenantNames[i].name, tenantNames[i].domain
 	} else {
@@ -335,7 +339,7 @@ func (t *Traffic) setUpTenant(i int) {
 		s.AddQueue(st.id, Queue{Number: q.number, Name: q.name, SLASeconds: int(p.sla / time.Second)})
 		for k := 0; k < p.agents; k++ {
 			ext++
-			e := &simExt{number: strconv.Itoa(ext), online: true, presence: "AVAILABLE"}
+			e := &simExt{number: strconv.Itoa(ext), online: true, presence: st.available}
 			a := &simAgent{ext: e, q: q}
 			e.agent = a
 			q.agents = append(q.agents, a)
@@ -347,16 +351,18 @@ func (t *Traffic) setUpTenant(i int) {
 			s.AddUser(User{Username: "agent" + e.number, ExtensionNumber: e.number, Password: demoPassword,
 				Role: ExtensionUser, TenantID: st.id, Queues: []string{q.number}})
 			s.SetExtensionOnline(st.id, e.number, true)
+			s.SetPresence(st.id, e.number, e.presence, "")
 		}
 	}
 	for k := 0; k < t.cfg.Extensions; k++ {
-		e := &simExt{number: strconv.Itoa(200 + k + 1), online: t.chance(0.75), presence: pick(t, presences)}
+		e := &simExt{number: strconv.Itoa(200 + k + 1), online: t.chance(0.75), presence: st.presence(pick(t, presences))}
 		st.exts = append(st.exts, e)
 		s.AddExtensionInfo(st.id, Extension{Number: e.number, DisplayName: pick(t, firstNames) + " " + pick(t, lastNames),
 			Department: pick(t, departments)})
 		s.SetPresence(st.id, e.number, e.presence, notes[e.presence])
 		if e.online {
 			s.SetExtensionOnline(st.id, e.number, true)
+			s.SetPresence(st.id, e.number, e.presence, "")
 		}
 	}
 	for _, q := range st.queues {
@@ -721,9 +727,9 @@ func (t *Traffic) agentReady(a *simAgent) {
 	if a.removed || a.ext.busy {
 		return
 	}
-	if a.ext.presence != "AVAILABLE" {
-		a.ext.presence = "AVAILABLE"
-		t.s.SetPresence(a.q.t.id, a.ext.number, "AVAILABLE", "")
+	if st := a.q.t; a.ext.presence != st.available {
+		a.ext.presence = st.available
+		t.s.SetPresence(st.id, a.ext.number, st.available, "")
 	}
 	if !a.ext.online {
 		a.ext.online = true
@@ -913,21 +919,21 @@ func (t *Traffic) changePresence(st *simTenant) {
 		return
 	}
 	e := pick(t, cands)
-	p := pick(t, presences)
-	if p == e.presence {
-		p = presences[(indexOf(presences, p)+3)%len(presences)]
+	i := t.rng.IntN(len(presences))
+	if st.presence(presences[i]) == e.presence {
+		i = (i + 3) % len(presences)
 	}
+	p := st.presence(presences[i])
 	e.presence = p
 	t.s.SetPresence(st.id, e.number, p, notes[p])
 }
 
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
+// presence spells p as the tenant's PBX version does.
+func (st *simTenant) presence(p string) string {
+	if p == "AVAILABLE" {
+		return st.available
 	}
-	return -1
+	return p
 }
 
 // flap registers an offline extension or drops an idle one; a quarter of
