@@ -1,3 +1,5 @@
+//go:build linux
+
 package dashboards
 
 import (
@@ -79,6 +81,8 @@ func start(t *testing.T, dir, name string, args ...string) *process {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf // files: no copying goroutines
+	// Should the test binary die (a -timeout panic), take the child along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start %s: %v", name, err)
@@ -348,7 +352,8 @@ scrape_configs:
 
 	queries := dashboardQueries(t)
 	var empty, failing, rulesNotOK []string
-	deadline := time.Now().Add(e2eDeadline)
+	began := time.Now()
+	deadline := began.Add(e2eDeadline)
 	for {
 		empty, failing = empty[:0], failing[:0]
 		for _, q := range queries {
@@ -385,7 +390,8 @@ scrape_configs:
 		}
 		time.Sleep(2 * time.Second)
 	}
-	t.Logf("%d dashboard queries return data; every rule is healthy", len(queries))
+	t.Logf("%d dashboard queries return data and every rule is healthy after %v of scraping",
+		len(queries), time.Since(began).Round(time.Second))
 }
 
 // Keep the helper honest: a query is substituted the way Grafana does it.
