@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -325,5 +326,73 @@ func TestListenAddressInUse(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "--web.listen-address") || !strings.Contains(stderr.String(), "address already in use") {
 		t.Errorf("stderr = %q, want the flag and the reason", stderr.String())
+	}
+}
+
+// TestShutdownFinishesInFlightScrape holds a scrape inside the handler,
+// stops the exporter, and expects the scrape to be answered in full
+// before the program exits 0.
+func TestShutdownFinishesInFlightScrape(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	wrapMetricsHandler = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Hold") != "" {
+				close(entered)
+				<-release
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	defer func() { wrapMetricsHandler = func(h http.Handler) http.Handler { return h } }()
+
+	clearEnv(t)
+	pbx := newPBX(t, false)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	e := startExporter(t, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID)
+
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	scraped := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.addr+"/metrics", nil)
+		req.Header.Set("X-Hold", "1")
+		resp, err := httpClient(nil).Do(req)
+		if err != nil {
+			scraped <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		scraped <- result{resp.StatusCode, string(b), err}
+	}()
+	<-entered
+
+	exited := make(chan int, 1)
+	go func() { exited <- e.stop() }()
+	// Shutdown has begun once the listener refuses new connections.
+	eventually(t, 10*time.Second, "the listener to close", func() bool {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	select {
+	case code := <-exited:
+		t.Fatalf("exited (%d) with a scrape in flight", code)
+	default:
+	}
+
+	close(release)
+	r := <-scraped
+	if r.err != nil || r.code != http.StatusOK || !strings.Contains(r.body, "portsip_up ") {
+		t.Errorf("in-flight scrape: %d, %v; want 200 with metrics", r.code, r.err)
+	}
+	if code := <-exited; code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
 	}
 }

@@ -171,16 +171,19 @@ func closeAll(ls []net.Listener) {
 	}
 }
 
+// wrapMetricsHandler lets tests hold a scrape in flight.
+var wrapMetricsHandler = func(h http.Handler) http.Handler { return h }
+
 func newMux(reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready *atomic.Bool) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	mux.Handle(cfg.TelemetryPath, promhttp.InstrumentMetricHandler(reg,
+	mux.Handle(cfg.TelemetryPath, wrapMetricsHandler(promhttp.InstrumentMetricHandler(reg,
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError),
 			// A failing collector must not hide everything else, least of
 			// all portsip_up.
 			ErrorHandling: promhttp.ContinueOnError,
 			Timeout:       scrapeTimeout,
-		})))
+		}))))
 
 	// Healthy: the process is alive. Ready: it serves. Neither reflects the
 	// PBX session, on purpose: a disconnected PBX must still be scraped so
