@@ -56,6 +56,7 @@ func (s *Server) StartCall(tenantID string, c Call) Call {
 	s.fillCallLocked(&c)
 	m := s.callStartLocked(tenantID, c)
 	m.EventType = "call_start"
+	s.tenants[tenantID].calls[c.SessionID] = struct{}{}
 	s.publishLocked(route{fam: famCDR, tenant: tenantID}, m)
 	return c
 }
@@ -77,6 +78,7 @@ func (s *Server) EndCall(tenantID string, r CDR) {
 	defer s.mu.Unlock()
 	t := s.tenantLocked(tenantID)
 	s.fillCallLocked(&r.Call)
+	delete(t.calls, r.SessionID)
 	targets := make([]wireTarget, 0, len(r.Targets))
 	for _, x := range r.Targets {
 		if x.ID == "" {
@@ -113,6 +115,13 @@ func (s *Server) EndCall(tenantID string, r CDR) {
 		CallStatus: r.CallStatus, StatusCode: strconv.Itoa(r.StatusCode), EndedReason: r.EndedReason,
 		Direction: r.Direction, TrunkName: r.TrunkName, UserData: r.UserData, CallTargets: targets,
 	})
+}
+
+// ActiveCalls is the number of calls of a tenant started and not ended.
+func (s *Server) ActiveCalls(tenantID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tenantLocked(tenantID).calls)
 }
 
 // durations in whole seconds: ringing until answered (or the end), talk

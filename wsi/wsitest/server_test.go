@@ -502,6 +502,9 @@ func TestCDREvents(t *testing.T) {
 	if m["session_id"] != call.SessionID || call.SessionID == "" || m["direction"] != "in" || m["time"] != "1705051422" || m["call_id"] == "" {
 		t.Errorf("call_start = %v (call %+v)", m, call)
 	}
+	if n := s.ActiveCalls(t1); n != 1 {
+		t.Errorf("ActiveCalls = %d after call_start, want 1", n)
+	}
 	s.UpdateCall(t1, call)
 	m = c.nextEvent("call_update_info")
 	if _, ok := m["call_id"]; ok || m["cdr_id"] != call.CDRID {
@@ -523,6 +526,9 @@ func TestCDREvents(t *testing.T) {
 		if m[k] != v {
 			t.Errorf("call_cdr %s = %#v, want %#v", k, m[k], v)
 		}
+	}
+	if n := s.ActiveCalls(t1); n != 0 {
+		t.Errorf("ActiveCalls = %d after call_cdr, want 0", n)
 	}
 	tg := m["call_targets"].([]any)[0].(map[string]any)
 	if tg["talk_duration"] != "21" || tg["status_code"] != 0.0 || tg["call_type"] != "queue_call" || tg["id"] == "" {
@@ -722,7 +728,7 @@ func TestCloseReleasesPublisherBlockedByStuckSubscriber(t *testing.T) {
 	go func() {
 		defer close(published)
 		for range 4000 { // 256 MiB: more than loopback buffers and the session queue hold
-			s.PublishRaw("global_cdr_events", t1, big)
+			s.SendRaw(big)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -58,6 +58,7 @@ type tenant struct {
 	Tenant
 	queues []*queue // in the order added
 	exts   []*extension
+	calls  map[string]struct{} // session ids of calls started and not ended
 }
 
 type queue struct {
@@ -143,7 +144,7 @@ func (s *Server) AddTenant(t Tenant) {
 		old.Tenant = t
 		return
 	}
-	s.tenants[t.ID] = &tenant{Tenant: t}
+	s.tenants[t.ID] = &tenant{Tenant: t, calls: make(map[string]struct{})}
 	s.tenantIDs = append(s.tenantIDs, t.ID)
 }
 
