@@ -396,3 +396,54 @@ func TestShutdownFinishesInFlightScrape(t *testing.T) {
 		t.Errorf("exit code = %d, want 0", code)
 	}
 }
+
+// TestTLSToPBX runs the exporter against a wss:// PBX with a self-signed
+// certificate: refused by default, trusted with its CA, and accepted with
+// the insecure switch, which is logged as a warning.
+func TestTLSToPBX(t *testing.T) {
+	clearEnv(t)
+	pbx := newPBX(t, true)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	args := []string{"--wsi.url=" + pbx.URL, "--wsi.username=admin", "--wsi.tenant=" + tenantID}
+	c := httpClient(nil)
+	up := func(e *exporter) bool {
+		_, body := get(t, c, "http://"+e.addr+"/metrics")
+		return strings.Contains(body, "\nportsip_up 1\n")
+	}
+
+	t.Run("untrusted", func(t *testing.T) {
+		e := startExporter(t, args...)
+		eventually(t, 10*time.Second, "a logged dial failure", func() bool {
+			return strings.Contains(e.stderr.String(), "certificate signed by unknown authority")
+		})
+		if up(e) {
+			t.Errorf("portsip_up 1 with an untrusted certificate")
+		}
+		if n := pbx.AuthAttempts(); n != 0 {
+			t.Errorf("%d auth attempts: the password went to an untrusted PBX", n)
+		}
+	})
+
+	t.Run("CA file", func(t *testing.T) {
+		ca := writeFile(t, "ca.pem", string(pbx.CACertPEM()))
+		e := startExporter(t, append(args, "--wsi.tls.ca-file="+ca)...)
+		eventually(t, 10*time.Second, "portsip_up 1", func() bool { return up(e) })
+		if strings.Contains(e.stderr.String(), `"level":"WARN"`) {
+			t.Errorf("a verified connection logged a warning:\n%s", e.stderr.String())
+		}
+	})
+
+	t.Run("insecure", func(t *testing.T) {
+		e := startExporter(t, append(args, "--wsi.tls.insecure-skip-verify")...)
+		eventually(t, 10*time.Second, "portsip_up 1", func() bool { return up(e) })
+		warned := false
+		for _, line := range strings.Split(e.stderr.String(), "\n") {
+			if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "verification") {
+				warned = true
+			}
+		}
+		if !warned {
+			t.Errorf("no warning about disabled verification:\n%s", e.stderr.String())
+		}
+	})
+}
