@@ -3,6 +3,9 @@ package wsi
 import (
 	"encoding/json"
 	"testing"
+	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
 )
 
 // benchFrames is a realistic mix of what a busy contact centre sends: queue
@@ -55,13 +58,19 @@ func benchFramesWith(b *testing.B, decode func([]byte) error) {
 			}
 		})
 	}
-	b.Run("mix", func(b *testing.B) {
-		n := 0
-		for b.Loop() {
-			if err := decode(frames[n%len(frames)]); err != nil {
-				b.Fatal(err)
-			}
-			n++
+	b.Run("mix", func(b *testing.B) { benchCycle(b, frames, decode) })
+	// What the simulated contact centre sends, snapshots included.
+	traffic := wsitest.Frames(wsitest.TrafficConfig{Seed: 1, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, 2000)
+	b.Run("traffic", func(b *testing.B) { benchCycle(b, traffic, decode) })
+}
+
+// benchCycle decodes one frame per op, cycling through frames.
+func benchCycle(b *testing.B, frames [][]byte, decode func([]byte) error) {
+	n := 0
+	for b.Loop() {
+		if err := decode(frames[n%len(frames)]); err != nil {
+			b.Fatal(err)
 		}
-	})
+		n++
+	}
 }
