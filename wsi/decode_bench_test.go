@@ -60,8 +60,10 @@ func benchFramesWith(b *testing.B, decode func([]byte) error) {
 	}
 	b.Run("mix", func(b *testing.B) { benchCycle(b, frames, decode) })
 	// What the simulated contact centre sends, snapshots included.
-	traffic := wsitest.Frames(wsitest.TrafficConfig{Seed: 1, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, 2000)
-	b.Run("traffic", func(b *testing.B) { benchCycle(b, traffic, decode) })
+	b.Run("traffic", func(b *testing.B) {
+		traffic := wsitest.Frames(wsitest.TrafficConfig{Seed: 1, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, 2000)
+		benchCycle(b, traffic, decode)
+	})
 }
 
 // benchCycle decodes one frame per op, cycling through frames.
