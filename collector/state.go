@@ -186,9 +186,19 @@ func (c *Collector) queueFor(t *tenant, id, number string, now time.Time) *queue
 			return nil
 		}
 	}
-	q.id = c.key(id)
-	t.byID[q.id] = q
+	c.setQueueID(t, q, id)
 	return q
+}
+
+// setQueueID makes id the queue's id, forgetting the id it had.
+func (c *Collector) setQueueID(t *tenant, q *queue, id string) {
+	if q.id != id {
+		if q.id != "" && t.byID[q.id] == q {
+			delete(t.byID, q.id)
+		}
+		q.id = c.key(id)
+	}
+	t.byID[q.id] = q
 }
 
 func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *queue {
@@ -204,22 +214,14 @@ func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *
 		return q
 	}
 	id = c.label(id)
-	if q.id != id {
-		if q.id != "" && t.byID[q.id] == q {
-			delete(t.byID, q.id)
+	if old := t.byID[id]; old != nil && old != q {
+		if old.number == "" {
+			c.supersede(old, q, now)
+		} else {
+			old.id = "" // the PBX gave the id to another number
 		}
-		q.id = c.key(id)
 	}
-	if old := t.byID[id]; old != q {
-		if old != nil {
-			if old.number == "" {
-				c.supersede(old, q, now)
-			} else {
-				old.id = "" // the PBX gave the id to another number
-			}
-		}
-		t.byID[q.id] = q
-	}
+	c.setQueueID(t, q, id)
 	return q
 }
 
