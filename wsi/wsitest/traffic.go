@@ -108,6 +108,8 @@ type simTenant struct {
 	exts             []*simExt // all extensions, agents first
 	calls            int       // extension calls placed, for the scripted start
 	temp             *simExt   // a temporary extension while it exists
+	tempQueue        string    // a temporary queue's number while it exists
+	tempQueues       int       // temporary queues created so far
 }
 
 type simQueue struct {
@@ -382,12 +384,20 @@ func (t *Traffic) startQueue(q *simQueue) {
 		case k < 2 && q.firstReady < 10*time.Second:
 			t.setAgent(a, "READY")
 		case k == 2:
-			// On a personal call since before the start.
-			t.setAgent(a, "OTHER_CALL")
-			a.ext.busy = true
-			t.extCall(st, a.ext, nil, t.between(5*time.Second, 30*time.Second), "answered", func() {
-				t.agentIdle(a)
+			// Takes a personal call soon after the start.
+			t.setAgent(a, "NOT_READY")
+			t.after(t.between(time.Second, 10*time.Second), func() {
+				t.setAgent(a, "OTHER_CALL")
+				a.ext.busy = true
+				t.extCall(st, a.ext, nil, t.between(5*time.Second, 30*time.Second), "answered", func() {
+					t.agentIdle(a)
+				})
 			})
+		case k == 3:
+			// Back from a break to paperwork, then ready.
+			t.setAgent(a, "BREAK")
+			t.after(t.between(time.Second, 10*time.Second), func() { t.setAgent(a, "NOT_READY") })
+			t.after(q.firstReady+t.between(10*time.Second, 40*time.Second), func() { t.agentReady(a) })
 		default:
 			state := pick(t, []string{"NOT_READY", "NOT_READY", "BREAK", "LUNCH"})
 			t.setAgent(a, state)
@@ -456,6 +466,8 @@ func (t *Traffic) startTenant(st *simTenant) {
 	t.after(t.between(10*time.Second, 25*time.Second), func() { t.editExtension(st) })
 	t.every(2*time.Minute, func() { t.editExtension(st) })
 	t.every(8*time.Minute, func() { t.tempExtension(st) })
+	t.after(t.between(10*time.Second, 25*time.Second), func() { t.tempQueue(st) })
+	t.every(6*time.Minute, func() { t.tempQueue(st) })
 }
 
 // ---- queues ----
@@ -759,20 +771,33 @@ func (st *simTenant) readyAgent(t *Traffic) *simAgent {
 }
 
 func (t *Traffic) agentAside(st *simTenant) {
+	switch r := t.rng.Float64(); {
+	case r < 0.6:
+		t.agentAsideAs(st, "NOT_READY")
+	case r < 0.9:
+		t.agentAsideAs(st, "BREAK")
+	default:
+		t.agentAsideAs(st, "LUNCH")
+	}
+}
+
+// agentAsideAs sends a ready agent away, if one is ready.
+func (t *Traffic) agentAsideAs(st *simTenant, state string) {
 	a := st.readyAgent(t)
 	if a == nil {
 		return
 	}
-	switch r := t.rng.Float64(); {
-	case r < 0.6:
-		t.aside(a, "NOT_READY", t.between(20*time.Second, 2*time.Minute))
-	case r < 0.9:
-		t.aside(a, "BREAK", t.between(2*time.Minute, 5*time.Minute))
+	switch state {
+	case "NOT_READY":
+		t.aside(a, state, t.between(20*time.Second, 2*time.Minute))
+	case "BREAK":
+		t.aside(a, state, t.between(2*time.Minute, 5*time.Minute))
 	default:
-		t.aside(a, "LUNCH", t.between(5*time.Minute, 15*time.Minute))
+		t.aside(a, state, t.between(5*time.Minute, 15*time.Minute))
 	}
 }
 
+// agentOtherCall puts a ready agent on a personal call, if one is ready.
 func (t *Traffic) agentOtherCall(st *simTenant) {
 	a := st.readyAgent(t)
 	if a == nil {
@@ -1005,4 +1030,30 @@ func Frames(cfg TrafficConfig, n int) [][]byte {
 		t.Step(now)
 	}
 	return out
+}
+
+// tempQueue creates a queue for a short campaign and deletes it a few
+// minutes later, as administrators do.
+func (t *Traffic) tempQueue(st *simTenant) {
+	if st.tempQueue != "" {
+		return
+	}
+	st.tempQueues++
+	i := indexOfTenant(t.tenants, st)
+	number := strconv.Itoa(8000 + 100*i + 90 + st.tempQueues%10)
+	st.tempQueue = number
+	t.s.AddQueue(st.id, Queue{Number: number, Name: fmt.Sprintf("Campaign %d", st.tempQueues), SLASeconds: 30})
+	t.after(t.between(2*time.Minute, 5*time.Minute), func() {
+		t.s.RemoveQueue(st.id, number)
+		st.tempQueue = ""
+	})
+}
+
+func indexOfTenant(ts []*simTenant, st *simTenant) int {
+	for i, x := range ts {
+		if x == st {
+			return i
+		}
+	}
+	return 0
 }

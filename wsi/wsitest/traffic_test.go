@@ -11,8 +11,9 @@ import (
 
 var trafficStart = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// recording is a Traffic on an unstarted server whose every published
-// frame is kept, as a subscriber to everything would see them.
+// recording is a Traffic on an unstarted server whose every frame
+// published after the set-up is kept, as a subscriber to everything sees
+// them.
 type recording struct {
 	s      *Server
 	t      *Traffic
@@ -21,8 +22,9 @@ type recording struct {
 
 func record(seed int64) *recording {
 	r := &recording{s: NewUnstartedServer()}
-	r.s.tap = func(f []byte) { r.frames = append(r.frames, f) }
 	r.t = NewTraffic(r.s, TrafficConfig{Seed: seed, Start: trafficStart})
+	// From the start on: the set-up is what the snapshots tell.
+	r.s.tap = func(f []byte) { r.frames = append(r.frames, f) }
 	return r
 }
 
@@ -102,12 +104,12 @@ var requiredKinds = []string{
 	"queue_caller_status", "queue_agent_status", "queue_sla_breached", "queue_updated",
 	"reason enqueue", "reason agent_answered", "reason overflow", "reason hangup", "reason callback",
 	"agent READY", "agent QUEUE_CALL", "agent WRAP_UP", "agent NOT_READY", "agent OTHER_CALL",
-	"extension_status", "extension_presence", "extension_call", "extension_agent_status", "extension_updated",
+	"queue_created", "extension_status", "extension_presence", "extension_call", "extension_agent_status", "extension_updated",
 	"call_start", "call_update_info", "call_cdr", "call answered", "call noanswer", "call fail",
 }
 
 func TestTrafficProducesEveryEventTypeWithin30s(t *testing.T) {
-	for seed := int64(1); seed <= 5; seed++ {
+	for seed := int64(1); seed <= 50; seed++ {
 		r := record(seed)
 		r.run(30*time.Second, 100*time.Millisecond)
 		got := kinds(t, r.frames)
@@ -142,7 +144,7 @@ func TestTrafficEventRate(t *testing.T) {
 	}
 	for _, k := range []string{"agent BREAK", "agent removed", "direction in2out", "direction inbound_outbound",
 		"direction ext", "direction internal", "direction out", "direction outbound", "direction in", "direction inbound",
-		"extension_created", "extension_destroyed"} {
+		"extension_created", "extension_destroyed", "queue_destroy"} {
 		if got[k] == 0 {
 			t.Errorf("no %q in 10 minutes", k)
 		}
