@@ -465,6 +465,7 @@ func (t *Traffic) startTenant(st *simTenant) {
 	t.every(2*time.Minute, func() { t.editQueue(st) })
 	t.after(t.between(10*time.Second, 25*time.Second), func() { t.editExtension(st) })
 	t.every(2*time.Minute, func() { t.editExtension(st) })
+	t.after(t.between(30*time.Second, 90*time.Second), func() { t.tempExtension(st) })
 	t.every(8*time.Minute, func() { t.tempExtension(st) })
 	t.after(t.between(10*time.Second, 25*time.Second), func() { t.tempQueue(st) })
 	t.every(6*time.Minute, func() { t.tempQueue(st) })
