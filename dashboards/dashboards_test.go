@@ -318,6 +318,7 @@ func TestDashboardStructure(t *testing.T) {
 
 			usesLabel := map[string]bool{}
 			ids := map[int]bool{}
+			taken := map[[2]int]string{} // grid cell -> panel
 			for _, p := range d.allPanels() {
 				if p.Type == "row" {
 					continue
@@ -327,8 +328,18 @@ func TestDashboardStructure(t *testing.T) {
 					t.Errorf("%s: panel id %d used twice", name, p.ID)
 				}
 				ids[p.ID] = true
-				if p.GridPos.W <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+				if p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X < 0 || p.GridPos.X+p.GridPos.W > 24 {
 					t.Errorf("%s: does not fit the 24-column grid", name)
+				}
+			cells:
+				for x := p.GridPos.X; x < p.GridPos.X+p.GridPos.W; x++ {
+					for y := p.GridPos.Y; y < p.GridPos.Y+p.GridPos.H; y++ {
+						if other, ok := taken[[2]int{x, y}]; ok {
+							t.Errorf("%s: overlaps %s", name, other)
+							break cells
+						}
+						taken[[2]int{x, y}] = name
+					}
 				}
 				if !isOurDatasource(p.Datasource) {
 					t.Errorf("%s: datasource is not ${datasource}", name)
