@@ -281,7 +281,7 @@ func TestSnapshotsOnSubscribe(t *testing.T) {
 	s := newTestServer(t)
 	s.Now = func() time.Time { return time.Unix(1676206249, 0) }
 	s.Enqueue(t1, "8001", Caller{SessionID: "6763987198342", Number: "123456", Name: "Thomas Young"})
-	s.Enqueue(t1, "8001", Caller{SessionID: "6763987198343", Number: "654321", Callback: true})
+	s.Enqueue(t1, "8001", Caller{SessionID: "6763987198343", Number: "654321", Callback: true, Since: time.Unix(1676206200, 0)})
 	s.SetAgent(t1, "8001", Agent{Extension: "101", State: "QUEUE_CALL", SessionID: "677046776364007", CallerNumber: "555"})
 	s.SetAgentState(t1, "8001", "102", "READY")
 	s.SetExtensionOnline(t1, "101", true)
@@ -301,7 +301,7 @@ func TestSnapshotsOnSubscribe(t *testing.T) {
 			map[string]any{"position": "1", "session_id": "6763987198342", "caller_number": "123456",
 				"caller_name": "Thomas Young", "timestamp": "1676206249", "type": "normal"},
 			map[string]any{"position": "2", "session_id": "6763987198343", "caller_number": "654321",
-				"timestamp": "1676206249", "type": "callback"},
+				"timestamp": "1676206200", "type": "callback"},
 		},
 		"agents": []any{
 			map[string]any{"state": "QUEUE_CALL", "agent_extension_number": "101", "session_id": "677046776364007",

@@ -34,6 +34,9 @@ type Extension struct {
 type Caller struct {
 	SessionID, Number, Name string
 	Callback                bool
+	// Since is when the caller joined the queue: zero is now, an earlier
+	// time makes a caller who has been waiting a while.
+	Since time.Time
 }
 
 // Agent is an agent's state in one queue. The call keys are set while the
@@ -346,9 +349,12 @@ func (s *Server) Enqueue(tenantID, queueNumber string, c Caller) {
 	if c.SessionID == "" {
 		c.SessionID = s.newIDLocked()
 	}
-	now := s.Now()
-	q.waiting = append(q.waiting, waiter{Caller: c, since: now})
-	wc := wireCallerOf(c, len(q.waiting), now)
+	since := c.Since
+	if since.IsZero() {
+		since = s.Now()
+	}
+	q.waiting = append(q.waiting, waiter{Caller: c, since: since})
+	wc := wireCallerOf(c, len(q.waiting), since)
 	wc.Reason = "enqueue"
 	s.publishLocked(route{fam: famQueue, tenant: t.ID, queue: q.Number},
 		queueCallerStatusMsg{EventType: "queue_caller_status", TenantID: t.ID, QueueID: q.ID, UpdatedCallers: []wireCaller{wc}})

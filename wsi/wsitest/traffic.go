@@ -106,7 +106,7 @@ type simTenant struct {
 	queues           []*simQueue
 	agents           []*simAgent
 	exts             []*simExt // all extensions, agents first
-	calls            int       // extension calls placed, for the scripted start
+	calls            int       // extension calls placed: every third is internal
 	temp             *simExt   // a temporary extension while it exists
 	tempQueue        string    // a temporary queue's number while it exists
 	tempQueues       int       // temporary queues created so far
@@ -150,7 +150,8 @@ type simExt struct {
 }
 
 // NewTraffic populates s with tenants, queues, agents, extensions and
-// users, and schedules the traffic. s may be started or not.
+// users, replaces its clock with the simulated one, and schedules the
+// traffic. s may be started, but should not have other traffic.
 func NewTraffic(s *Server, cfg TrafficConfig) *Traffic {
 	if cfg.Tenants <= 0 {
 		cfg.Tenants = 2
@@ -172,7 +173,9 @@ func NewTraffic(s *Server, cfg TrafficConfig) *Traffic {
 	}
 	t := &Traffic{s: s, cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15))}
 	t.clock.Store(cfg.Start.UnixNano())
+	s.mu.Lock()
 	s.Now = t.Now
+	s.mu.Unlock()
 	s.AddUser(User{Username: adminUser, Password: demoPassword, Role: SystemAdmin})
 
 	t.mu.Lock()
@@ -364,7 +367,6 @@ func (t *Traffic) setUpTenant(i int) {
 		s.SetPresence(st.id, e.number, e.presence, notes[e.presence])
 		if e.online {
 			s.SetExtensionOnline(st.id, e.number, true)
-			s.SetPresence(st.id, e.number, e.presence, "")
 		}
 	}
 	for _, q := range st.queues {
@@ -502,7 +504,7 @@ func (t *Traffic) arrive(q *simQueue, at time.Time, scripted bool) *simCaller {
 		Direction: st.dir("inbound"), Caller: number, CallerDisplayName: name,
 		Callee: st.uri(q.number), CalleeDisplayName: q.name, DID: st.did,
 	})
-	t.s.Enqueue(st.id, q.number, Caller{SessionID: c.call.SessionID, Number: number, Name: name})
+	t.s.Enqueue(st.id, q.number, Caller{SessionID: c.call.SessionID, Number: number, Name: name, Since: at})
 	q.waiting = append(q.waiting, c)
 	if len(q.waiting) > maxWaiting {
 		t.overflow(c)
