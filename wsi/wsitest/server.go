@@ -96,9 +96,8 @@ type Server struct {
 	// Set it before the server is used.
 	Now func() time.Time
 
-	listener net.Listener
-	httpSrv  *http.Server
-	certPEM  []byte
+	certPEM []byte
+	tlsCfg  *tls.Config
 
 	pingReplies      atomic.Bool
 	subscribeReplies atomic.Bool
@@ -110,6 +109,9 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	started   bool
+	addr      string       // host:port, kept across Stop and Resume
+	listener  net.Listener // nil before Start
+	httpSrv   *http.Server // nil while stopped
 	users     []User
 	tenants   map[string]*tenant
 	tenantIDs []string // in the order added
@@ -174,46 +176,81 @@ func (s *Server) StartTLS() {
 
 func (s *Server) start(tlsCfg *tls.Config) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.started {
-		s.mu.Unlock()
 		panic("wsitest: server already started")
 	}
 	s.started = true
-	s.mu.Unlock()
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s.tlsCfg = tlsCfg
+	if err := s.listenLocked("127.0.0.1:0"); err != nil {
 		panic("wsitest: failed to listen: " + err.Error())
 	}
 	scheme := "ws://"
 	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "wss://"
 	}
-	s.listener = ln
-	s.URL = scheme + ln.Addr().String() + Path
+	s.addr = s.listener.Addr().String()
+	s.URL = scheme + s.addr + Path
+}
 
+func (s *Server) listenLocked(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if s.tlsCfg != nil {
+		ln = tls.NewListener(ln, s.tlsCfg)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.serveWS)
-	s.httpSrv = &http.Server{
+	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Failed TLS handshakes are what some tests are about, not news.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
+	s.listener, s.httpSrv = ln, srv
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_ = s.httpSrv.Serve(ln)
+		_ = srv.Serve(ln)
 	}()
+	return nil
 }
 
 // Addr is the listening address, host:port.
-func (s *Server) Addr() string { return s.listener.Addr().String() }
+func (s *Server) Addr() string { return s.addr }
 
 // CACertPEM is the PEM certificate of a TLS server (nil without TLS), to
 // be trusted by clients (the exporter's --wsi.tls.ca-file).
 func (s *Server) CACertPEM() []byte { return s.certPEM }
+
+// Stop takes the PBX down as a restart does: the listener closes (dials
+// are refused) and every session drops. The state is kept; Resume brings
+// the PBX back on the same address, possibly after the test changed it.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv := s.httpSrv
+	s.httpSrv = nil // from now on serveWS turns away handshakes in flight
+	s.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	s.DropSessions()
+}
+
+// Resume listens again on the address Stop released.
+func (s *Server) Resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("wsitest: server closed")
+	}
+	if s.httpSrv != nil {
+		return nil // not stopped
+	}
+	return s.listenLocked(s.addr)
+}
 
 // Close stops listening, closes every session and waits for all the
 // server's goroutines to end.
@@ -221,13 +258,8 @@ func (s *Server) Close() {
 	s.stop.Do(func() { close(s.quit) })
 	s.mu.Lock()
 	s.closed = true
-	for sess := range s.sessions {
-		sess.close()
-	}
 	s.mu.Unlock()
-	if s.httpSrv != nil {
-		_ = s.httpSrv.Close()
-	}
+	s.Stop()
 	s.wg.Wait()
 }
 
@@ -441,7 +473,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		subs: make(map[string]*subscription),
 	}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.httpSrv == nil {
 		s.mu.Unlock()
 		_ = conn.Close()
 		return

@@ -751,3 +751,33 @@ func TestCloseReleasesPublisherBlockedByStuckSubscriber(t *testing.T) {
 	}
 	<-published
 }
+
+func TestStopAndResume(t *testing.T) {
+	s := newTestServer(t)
+	c := dial(t, s)
+	c.auth("boss", "tp", "acme.test")
+
+	s.Stop()
+	if _, _, err := c.conn.ReadMessage(); err == nil {
+		t.Fatal("session survived Stop")
+	}
+	if _, _, err := websocket.DefaultDialer.Dial(s.URL, nil); err == nil {
+		t.Fatal("a stopped PBX accepted a connection")
+	}
+	// The PBX comes back with a caller that arrived while it was down.
+	s.Enqueue(t1, "8002", Caller{SessionID: "while-down", Number: "777"})
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	c = dial(t, s)
+	c.auth("boss", "tp", "acme.test")
+	c.send(sub([]string{"queue_events"}, "queues", "8002"))
+	c.expectReply("subscribe", 0, "")
+	m := c.nextEvent("queue_status")
+	if wl := m["waiting_list"].([]any); len(wl) != 1 || wl[0].(map[string]any)["session_id"] != "while-down" {
+		t.Fatalf("after Resume: %v, want the caller who arrived while down", m)
+	}
+	if got := s.Connections(); got != 2 {
+		t.Errorf("Connections() = %d, want 2", got)
+	}
+}
