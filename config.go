@@ -51,18 +51,19 @@ func (c *wsiConfig) Validate() error {
 	if c.URL == "" {
 		return invalid("--wsi.url is required (e.g. --wsi.url=wss://pbx.example.com:8887/wsi or PORTSIP_WSI_URL)")
 	}
+	// No message below repeats a URL that could hold credentials.
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return invalid("--wsi.url: not a URL: %q", c.URL)
+		return invalid("--wsi.url: not a valid URL (e.g. wss://pbx.example.com:8887/wsi)")
+	}
+	if u.User != nil {
+		return invalid("--wsi.url: must not contain credentials; use --wsi.username and --wsi.password-file")
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
 		return invalid("--wsi.url: scheme must be wss:// (or ws://), got %q", c.URL)
 	}
 	if u.Host == "" {
 		return invalid("--wsi.url: no host in %q", c.URL)
-	}
-	if u.User != nil {
-		return invalid("--wsi.url: must not contain credentials; use --wsi.username and --wsi.password-file")
 	}
 
 	switch {

@@ -209,7 +209,7 @@ func TestBadConfiguration(t *testing.T) {
 	}{
 		{"no url", []string{"--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url is required"},
 		{"bad scheme", []string{"--wsi.url=https://pbx:8887/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: scheme must be wss://"},
-		{"credentials in url", []string{"--wsi.url=wss://a:secret@pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: must not contain credentials"},
+		{"credentials in url", []string{"--wsi.url=https://a:secret@pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: must not contain credentials"},
 		{"global without tenants", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"no password", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1"}, nil, "no password"},
 		{"unreadable password file", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + unreadable}, nil, "--wsi.password-file: " + unreadable},
@@ -228,6 +228,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad web config", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.config.file=" + badWeb}, nil, "--web.config.file:"},
 		{"bad telemetry path", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.telemetry-path=metrics"}, nil, "--web.telemetry-path: must start with /"},
 		{"bad call expiry", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--collector.call-expiry=0s"}, nil, "--collector.call-expiry: must be positive"},
+		{"password flag", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password=hunter2"}, nil, "there is no --wsi.password flag, on purpose"},
 		{"zero limit", []string{"demo", "--collector.max-extensions=0"}, nil, "--collector.max-extensions: must be positive"},
 		{"check without tenants", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
@@ -260,6 +261,9 @@ func TestBadConfiguration(t *testing.T) {
 			}
 			if stdout.Len() != 0 {
 				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+			if strings.Contains(msg, "hunter2") || strings.Contains(msg, "secret") {
+				t.Errorf("stderr repeats a password: %q", msg)
 			}
 		})
 	}

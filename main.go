@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -110,6 +111,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // parseArgs parses and validates the command line. A nil cli means the
 // program is done (help, version, or an error already printed) with code.
 func parseArgs(args []string, stdout, stderr io.Writer) (_ *cli, command string, code int) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--wsi.password" || strings.HasPrefix(a, "--wsi.password=") {
+			// Say why, and do not echo the value.
+			fmt.Fprintf(stderr, "%s: error: there is no --wsi.password flag, on purpose (command lines are visible to every user of the machine): use --wsi.password-file or %s\n", programName, passwordEnv)
+			return nil, "", exitUsage
+		}
+	}
+
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name(programName),
