@@ -148,6 +148,8 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 			s.Close()
 		}
 	}
+	// A listener whose web.Serve failed before serving is still open.
+	closeAll(listeners)
 	wg.Wait()
 	return runErr
 }
