@@ -81,17 +81,7 @@ func (s *Server) EndCall(tenantID string, r CDR) {
 	delete(t.calls, r.SessionID)
 	targets := make([]wireTarget, 0, len(r.Targets))
 	for _, x := range r.Targets {
-		if x.ID == "" {
-			x.ID = s.newIDLocked()
-		}
-		ring, talk := durations(x.Ring, x.Answered, x.Ended)
-		targets = append(targets, wireTarget{
-			ID: x.ID, CallType: x.CallType, Caller: x.Caller, Callee: x.Callee, Destination: x.Destination,
-			DID: x.DID, OutboundCallerID: x.OutboundCallerID,
-			StartTime: unix(x.Start), RingTime: unix(x.Ring), AnsweredTime: unix(x.Answered), EndedTime: unix(x.Ended),
-			RingDuration: strconv.FormatInt(ring, 10), TalkDuration: strconv.FormatInt(talk, 10),
-			Status: x.Status, StatusCode: x.StatusCode, EndReason: x.EndReason, TrunkName: x.TrunkName,
-		})
+		targets = append(targets, s.wireTargetLocked(x))
 	}
 	route := route{fam: famCDR, tenant: tenantID}
 	if r.Legacy {
@@ -114,6 +104,44 @@ func (s *Server) EndCall(tenantID string, r CDR) {
 		Callee: r.Callee, CalleeDomain: r.CalleeDomain, DID: r.DID, OutboundCallerID: r.OutboundCallerID,
 		CallStatus: r.CallStatus, StatusCode: strconv.Itoa(r.StatusCode), EndedReason: r.EndedReason,
 		Direction: r.Direction, TrunkName: r.TrunkName, UserData: r.UserData, CallTargets: targets,
+	})
+}
+
+func (s *Server) wireTargetLocked(x CallTarget) wireTarget {
+	if x.ID == "" {
+		x.ID = s.newIDLocked()
+	}
+	ring, talk := durations(x.Ring, x.Answered, x.Ended)
+	return wireTarget{
+		ID: x.ID, CallType: x.CallType, Caller: x.Caller, Callee: x.Callee, Destination: x.Destination,
+		DID: x.DID, OutboundCallerID: x.OutboundCallerID,
+		StartTime: unix(x.Start), RingTime: unix(x.Ring), AnsweredTime: unix(x.Answered), EndedTime: unix(x.Ended),
+		RingDuration: strconv.FormatInt(ring, 10), TalkDuration: strconv.FormatInt(talk, 10),
+		Status: x.Status, StatusCode: x.StatusCode, EndReason: x.EndReason, TrunkName: x.TrunkName,
+	}
+}
+
+// Events newer PBXs send as a call's target (leg) progresses.
+const (
+	TargetAdd      = "cdr_target_add"
+	TargetRinging  = "cdr_target_ringing"
+	TargetAnswer   = "cdr_target_answer"
+	TargetNoAnswer = "cdr_target_noanswer"
+	TargetFail     = "cdr_target_fail"
+	TargetEnd      = "cdr_target_end"
+)
+
+// PublishCDRTarget publishes a cdr_target_* event (eventType, e.g.
+// TargetAnswer) on the CDR topics: the target's keys next to the call's
+// ids at the top level, as newer PBXs send it. Give the same target ID
+// for every event of one leg.
+func (s *Server) PublishCDRTarget(tenantID, eventType string, c Call, tg CallTarget) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenantLocked(tenantID)
+	s.publishLocked(route{fam: famCDR, tenant: tenantID}, cdrTargetMsg{
+		EventType: eventType, SessionID: c.SessionID, CDRID: c.CDRID, CallID: c.CallID, TenantID: tenantID,
+		wireTarget: s.wireTargetLocked(tg),
 	})
 }
 

@@ -27,10 +27,19 @@ func TestFramesDecode(t *testing.T) {
 			if e.QueueID == "" || len(e.Callers) != 1 || e.Callers[0].Timestamp == 0 {
 				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
 			}
+		case *wsi.CDRTarget:
+			if e.SessionID == "" || e.Target.ID == "" || e.Target.StartTime == 0 || e.Target.CallType != "normal_call" {
+				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
+			}
 		case *wsi.CallCDR:
 			if e.TenantName == "" || e.CallStatus == "" || !e.TalkDuration.Set || !e.RingDuration.Set || e.EndedTime == 0 {
 				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
 			}
+		}
+	}
+	for _, typ := range wsi.KnownEventTypes {
+		if seen[typ] == 0 && typ != wsi.TypeQueueDestroy && typ != wsi.TypeExtensionDestroyed {
+			t.Errorf("no %s among %d frames", typ, len(frames))
 		}
 	}
 	t.Log(seen)

@@ -75,7 +75,7 @@ type queueProfile struct {
 
 // Profiles in the order queues take them: a busy queue, a quiet one, ...
 var queueProfiles = []queueProfile{
-	{"Sales", 20 * time.Second, 120 * time.Second, 3500 * time.Millisecond, 19, 30 * time.Second, 2 * time.Second},
+	{"Sales", 20 * time.Second, 90 * time.Second, 3500 * time.Millisecond, 19, 30 * time.Second, 2 * time.Second},
 	{"Returns", 60 * time.Second, 150 * time.Second, 30 * time.Second, 5, 45 * time.Second, 25 * time.Second},
 	{"Appointments", 30 * time.Second, 180 * time.Second, 6 * time.Second, 14, 40 * time.Second, 2 * time.Second},
 	{"Billing", 45 * time.Second, 150 * time.Second, 30 * time.Second, 5, 45 * time.Second, 25 * time.Second},
@@ -434,6 +434,21 @@ func (t *Traffic) startQueue(q *simQueue) {
 		t.dispatch(q)
 	})
 	t.after(0, func() { t.dispatch(q) })
+	// Now and then a surge (a campaign, an outage elsewhere) triples the
+	// arrivals for a minute or two: long waits and overflows follow.
+	t.every(12*time.Minute, func() {
+		until := t.Now().Add(t.between(time.Minute, 2*time.Minute))
+		var extra func()
+		extra = func() {
+			if t.Now().After(until) {
+				return
+			}
+			t.arrive(q, t.Now(), false)
+			t.dispatch(q)
+			t.after(t.exp(time.Duration(float64(q.interArrival)/(2*t.cfg.Load))), extra)
+		}
+		extra()
+	})
 }
 
 // startTenant schedules the extension and management traffic. The first
@@ -883,6 +898,17 @@ func (t *Traffic) extCall(st *simTenant, ext, other *simExt, talk time.Duration,
 	}
 	c = t.s.StartCall(st.id, c)
 	start := t.Now()
+	// Newer PBXs (the tenant not on the legacy spelling) also report the
+	// call's leg as it progresses.
+	leg := CallTarget{ID: t.s.NewID(), CallType: "normal_call", Caller: c.Caller, Callee: c.Callee,
+		Destination: c.Callee, DID: c.DID, Start: start, Ring: start, TrunkName: trunk}
+	progress := func(typ string) {
+		if !st.legacy {
+			t.s.PublishCDRTarget(st.id, typ, c, leg)
+		}
+	}
+	progress(TargetAdd)
+	progress(TargetRinging)
 	if ringing != ext {
 		t.s.SetCallStatus(st.id, ext.number, "ON_CALL")
 	}
@@ -911,24 +937,30 @@ func (t *Traffic) extCall(st *simTenant, ext, other *simExt, talk time.Duration,
 			if other != nil {
 				t.s.SetCallStatus(st.id, other.number, "")
 			}
-			status := "answered"
-			if answered.IsZero() {
-				status = "noanswer"
-			}
+			leg.Ended, leg.EndReason = t.Now(), reason
+			progress(TargetEnd)
 			t.s.EndCall(st.id, CDR{Call: c, Start: start, Ring: start, Answered: answered, Ended: t.Now(),
 				CallStatus: outcome, StatusCode: code, EndedReason: reason, TrunkName: trunk,
-				CallerDomain: st.domain, CalleeDomain: st.domain, Targets: []CallTarget{{
-					CallType: "normal_call", Caller: c.Caller, Callee: c.Callee, Destination: c.Callee, DID: c.DID,
-					Start: start, Ring: start, Answered: answered, Ended: t.Now(), Status: status,
-					StatusCode: code, EndReason: reason, TrunkName: trunk,
-				}}})
+				CallerDomain: st.domain, CalleeDomain: st.domain, Targets: []CallTarget{leg}})
 			done()
+		}
+		leg.StatusCode = code
+		switch outcome {
+		case "fail":
+			leg.Status = "noanswer"
+			progress(TargetFail)
+		case "noanswer":
+			leg.Status = "noanswer"
+			progress(TargetNoAnswer)
+		default:
+			answered = t.Now()
+			leg.Status, leg.Answered = "answered", answered
+			progress(TargetAnswer)
 		}
 		if outcome != "answered" {
 			end()
 			return
 		}
-		answered = t.Now()
 		if ringing != nil {
 			t.s.SetCallStatus(st.id, ringing.number, "ON_CALL")
 		}

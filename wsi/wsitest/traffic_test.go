@@ -144,7 +144,8 @@ func TestTrafficEventRate(t *testing.T) {
 	}
 	for _, k := range []string{"agent BREAK", "agent removed", "direction in2out", "direction inbound_outbound",
 		"direction ext", "direction internal", "direction out", "direction outbound", "direction in", "direction inbound",
-		"extension_created", "extension_destroyed", "queue_destroy"} {
+		"extension_created", "extension_destroyed", "queue_destroy",
+		"cdr_target_add", "cdr_target_ringing", "cdr_target_answer", "cdr_target_noanswer", "cdr_target_fail", "cdr_target_end"} {
 		if got[k] == 0 {
 			t.Errorf("no %q in 10 minutes", k)
 		}

@@ -225,3 +225,14 @@ type legacyCallCDRMsg struct {
 	TrunkName         string       `json:"trunk_name"`
 	CallTargets       []wireTarget `json:"call_targets"`
 }
+
+// cdrTargetMsg is a cdr_target_* event: the target's keys are promoted to
+// the top level.
+type cdrTargetMsg struct {
+	EventType string `json:"event_type"`
+	SessionID string `json:"session_id"`
+	CDRID     string `json:"cdr_id"`
+	CallID    string `json:"call_id"`
+	TenantID  string `json:"tenant_id"`
+	wireTarget
+}
