@@ -163,3 +163,17 @@ func TestCheckFailures(t *testing.T) {
 		wantLines(t, out, "FAILED (not a WSI endpoint)", "try wss://")
 	})
 }
+
+func TestCheckExtensionUser(t *testing.T) {
+	clearEnv(t)
+	pbx := newPBX(t, false)
+	pbx.AddUser(wsitest.User{ExtensionNumber: "101", Password: testPassword, Role: wsitest.ExtensionUser, TenantID: tenantID, Queues: []string{"8000"}})
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	code, out := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.extension-number=101", "--wsi.domain="+domain, "--wsi.queue=8000")
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0: its queue works", code)
+	}
+	// An agent may watch its queue, not the tenant's CDRs or queue list.
+	wantLines(t, out, "extension 101 in domain "+domain, "queue_status x1",
+		"refused: permission denied: "+wsi.TopicCDREvents, "OK, with gaps", "tenant administrator")
+}
