@@ -359,8 +359,9 @@ func (t *Traffic) setUpTenant(i int) {
 			s.SetPresence(st.id, e.number, e.presence, "")
 		}
 	}
+	first := (ext/100 + 1) * 100 // the next hundred after the agents
 	for k := 0; k < t.cfg.Extensions; k++ {
-		e := &simExt{number: strconv.Itoa(200 + k + 1), online: t.chance(0.75), presence: st.presence(pick(t, presences))}
+		e := &simExt{number: strconv.Itoa(first + k + 1), online: t.chance(0.75), presence: st.presence(pick(t, presences))}
 		st.exts = append(st.exts, e)
 		s.AddExtensionInfo(st.id, Extension{Number: e.number, DisplayName: pick(t, firstNames) + " " + pick(t, lastNames),
 			Department: pick(t, departments)})
@@ -1028,7 +1029,7 @@ func (t *Traffic) tempExtension(st *simTenant) {
 		return
 	}
 	t.tempExt++
-	e := &simExt{number: strconv.Itoa(900 + t.tempExt%100)}
+	e := &simExt{number: strconv.Itoa(90000 + t.tempExt%10000)}
 	st.temp = e
 	t.s.AddExtensionInfo(st.id, Extension{Number: e.number, DisplayName: "Temp " + e.number})
 	t.after(t.between(time.Minute, 4*time.Minute), func() {

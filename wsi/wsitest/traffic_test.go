@@ -250,3 +250,37 @@ func TestTrafficRunServesSubscribers(t *testing.T) {
 		t.Fatalf("got %v", e)
 	}
 }
+
+// Large PBXs (for scrape benchmarks) keep numbers distinct.
+func TestTrafficLargeConfig(t *testing.T) {
+	s := NewUnstartedServer()
+	tr := NewTraffic(s, TrafficConfig{Seed: 1, Start: trafficStart, Tenants: 6, QueuesPerTenant: 12, Extensions: 150})
+	if n := len(tr.TenantIDs()); n != 6 {
+		t.Fatalf("%d tenants", n)
+	}
+	ids := map[string]bool{}
+	for _, id := range tr.TenantIDs() {
+		if ids[id] {
+			t.Fatalf("tenant id %s twice", id)
+		}
+		ids[id] = true
+		qs := map[string]bool{}
+		for _, q := range s.Queues(id) {
+			if qs[q.Number] {
+				t.Errorf("tenant %s: queue %s twice", id, q.Number)
+			}
+			qs[q.Number] = true
+		}
+		exts := map[string]bool{}
+		for _, e := range s.Extensions(id) {
+			if exts[e] {
+				t.Errorf("tenant %s: extension %s twice", id, e)
+			}
+			exts[e] = true
+		}
+		if len(qs) != 12 || len(exts) < 150+12*3 {
+			t.Errorf("tenant %s: %d queues, %d extensions", id, len(qs), len(exts))
+		}
+	}
+	tr.Step(trafficStart.Add(5 * time.Minute)) // and it runs
+}
