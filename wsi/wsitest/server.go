@@ -5,6 +5,25 @@
 //
 // It is to this project what net/http/httptest is to Go: tests, benchmarks
 // and the exporter's demo mode run against it.
+//
+// Where the vendor's documentation is silent the server makes these
+// choices, which a client must cope with anyway:
+//
+//   - Every command gets one reply {"command","id","status"} (plus "error"
+//     when status is -1), with ids counted per session from "1"; commands
+//     other than auth before a successful auth are refused with
+//     "not authenticated".
+//   - A subscribe naming a refused topic is refused as a whole with
+//     "permission denied: <topic>". Accepted filters add up over
+//     subscribes; an empty queues or extensions list means all of them.
+//     After the reply come the snapshots of what this subscribe named.
+//   - A subscriber that reads slowly holds publishers back rather than
+//     losing events; one that takes nothing for 10 s is dropped.
+//
+// Faults are injected with SendRaw, SendBinary, DropSessions, Stop and
+// Resume, SetPingReplies, SetAuthError, SetAuthReplies and
+// SetSubscribeReplies; tests await their effects with WaitFor and the
+// counters (Connections, AuthAttempts, Pings, Subscriptions).
 package wsitest
 
 import (
