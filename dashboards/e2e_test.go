@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,42 +163,79 @@ type apiResponse struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// query runs an instant query and returns the number of series (or 1 for a
-// scalar) and any error Prometheus reported; badQuery tells a query that
-// can never work (bad_data) from a transient failure.
-func query(promURL, q string) (n int, badQuery bool, err error) {
+// query runs an instant query and returns its values (one per series, or
+// the scalar) and any error Prometheus reported; badQuery tells a query
+// that can never work (bad_data) from a transient failure.
+func query(promURL, q string) (values []float64, badQuery bool, err error) {
 	b, _, err := get(promURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode())
 	if err != nil {
-		return 0, false, err
+		return nil, false, err
 	}
 	var r apiResponse
 	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, false, fmt.Errorf("%v: %s", err, b)
+		return nil, false, fmt.Errorf("%v: %s", err, b)
 	}
 	if r.Status != "success" {
-		return 0, r.ErrorType == "bad_data", fmt.Errorf("%s: %s", r.ErrorType, r.Error)
+		return nil, r.ErrorType == "bad_data", fmt.Errorf("%s: %s", r.ErrorType, r.Error)
 	}
 	var data struct {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(r.Data, &data); err != nil {
-		return 0, false, err
+		return nil, false, err
 	}
-	if data.ResultType == "scalar" || data.ResultType == "string" {
-		return 1, false, nil
+	// A sample is [time, "value"].
+	var samples [][2]any
+	switch data.ResultType {
+	case "scalar":
+		var s [2]any
+		err = json.Unmarshal(data.Result, &s)
+		samples = append(samples, s)
+	case "vector":
+		var series []struct{ Value [2]any }
+		err = json.Unmarshal(data.Result, &series)
+		for _, s := range series {
+			samples = append(samples, s.Value)
+		}
+	default:
+		err = fmt.Errorf("unexpected result type %q", data.ResultType)
 	}
-	var series []json.RawMessage
-	if err := json.Unmarshal(data.Result, &series); err != nil {
-		return 0, false, err
+	if err != nil {
+		return nil, false, err
 	}
-	return len(series), false, nil
+	for _, s := range samples {
+		str, _ := s[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return nil, false, fmt.Errorf("sample value %v: %v", s[1], err)
+		}
+		values = append(values, v)
+	}
+	return values, false, nil
+}
+
+// implausible returns a reason when a panel's value cannot be right for its
+// unit: every query here measures something that is never negative, and a
+// share lies between 0 and 1. NaN (a ratio of two zero rates) is allowed.
+func implausible(unit string, v float64) string {
+	const eps = 1e-9
+	switch {
+	case math.IsNaN(v):
+		return ""
+	case v < -eps:
+		return "negative"
+	case unit == "percentunit" && v > 1+eps:
+		return "a share above 100%"
+	}
+	return ""
 }
 
 // panelQuery is one dashboard query with Grafana's variables substituted.
 type panelQuery struct {
 	where string
 	expr  string
+	unit  string
 }
 
 var (
@@ -233,11 +272,11 @@ func dashboardQueries(t *testing.T) []panelQuery {
 			if m == nil {
 				t.Fatalf("%s: variable %s: cannot run %q", d.file, v.Name, v.queryText())
 			}
-			qs = append(qs, panelQuery{d.file + " variable " + v.Name, substitute("count by (" + m[2] + ") (" + m[1] + ")")})
+			qs = append(qs, panelQuery{d.file + " variable " + v.Name, substitute("count by (" + m[2] + ") (" + m[1] + ")"), ""})
 		}
 		for _, p := range d.allPanels() {
 			for _, tg := range p.Targets {
-				qs = append(qs, panelQuery{fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID), substitute(tg.Expr)})
+				qs = append(qs, panelQuery{fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID), substitute(tg.Expr), p.FieldConfig.Defaults.Unit})
 			}
 		}
 	}
@@ -334,8 +373,8 @@ scrape_configs:
 		"--web.listen-address="+promAddr,
 		"--log.level=warn")
 	waitFor(t, "scrape of the exporter", time.Minute, func() bool {
-		n, _, err := query(promURL, `up{job="portsip"} == 1`)
-		return err == nil && n > 0
+		up, _, err := query(promURL, `up{job="portsip"} == 1`)
+		return err == nil && len(up) > 0
 	}, exporter, prom)
 
 	t.Run("promtool check metrics", func(t *testing.T) {
@@ -352,19 +391,30 @@ scrape_configs:
 
 	queries := dashboardQueries(t)
 	var empty, failing, rulesNotOK []string
+	wrong := map[string]string{} // query -> why its value cannot be right
+	defer func() {
+		for where, why := range wrong {
+			t.Errorf("%s: %s", where, why)
+		}
+	}()
 	began := time.Now()
 	deadline := began.Add(e2eDeadline)
 	for {
 		empty, failing = empty[:0], failing[:0]
 		for _, q := range queries {
-			n, bad, err := query(promURL, q.expr)
+			values, bad, err := query(promURL, q.expr)
 			switch {
 			case bad:
 				t.Fatalf("%s: %v\n%s", q.where, err, q.expr)
 			case err != nil:
 				failing = append(failing, fmt.Sprintf("%s: %v", q.where, err))
-			case n == 0:
+			case len(values) == 0:
 				empty = append(empty, q.where+"\n    "+strings.ReplaceAll(q.expr, "\n", " "))
+			}
+			for _, v := range values {
+				if why := implausible(q.unit, v); why != "" {
+					wrong[q.where] = fmt.Sprintf("%g is %s\n    %s", v, why, strings.ReplaceAll(q.expr, "\n", " "))
+				}
 			}
 		}
 		var broken bool
