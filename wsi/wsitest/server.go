@@ -249,11 +249,14 @@ func (s *Server) CACertPEM() []byte { return s.certPEM }
 // the PBX back on the same address, possibly after the test changed it.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv := s.httpSrv
+	srv, ln := s.httpSrv, s.listener
 	s.httpSrv = nil // from now on serveWS turns away handshakes in flight
 	s.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		// srv.Close misses a listener whose Serve goroutine has not run
+		// yet; the port must be free when Stop returns.
+		_ = ln.Close()
 	}
 	s.DropSessions()
 }
