@@ -14,6 +14,7 @@ package collector
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,7 @@ type Collector struct {
 	enums     enums
 
 	wait, talk, ring *prometheus.HistogramVec
+	lastRows         atomic.Int64 // series copied by the last scrape
 }
 
 type enums struct {

@@ -117,13 +117,18 @@ func (s *samples) add(d *prometheus.Desc, typ prometheus.ValueType, v float64, l
 	*s = append(*s, r)
 }
 
-// bufs recycles the copy buffer: a large PBX renders ~10^5 series.
-var bufs = sync.Pool{New: func() any { return new(samples) }}
+// bufs recycles the copy buffer: a large PBX renders ~10^5 series. A GC
+// empties the pool, so a new buffer starts at the last scrape's size.
+var bufs sync.Pool
 
 // Collect renders the state. The lock is held only while the values are
 // copied; metrics are built and sent after it is released.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	buf := bufs.Get().(*samples)
+	buf, _ := bufs.Get().(*samples)
+	if buf == nil {
+		b := make(samples, 0, c.lastRows.Load()+64)
+		buf = &b
+	}
 	if c.stats != nil {
 		renderStats(buf, c.stats.Stats())
 	}
@@ -132,6 +137,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.sweepCalls(now)
 	c.render(buf, now)
 	c.mu.Unlock()
+	c.lastRows.Store(int64(len(*buf)))
 
 	for i := range *buf {
 		r := &(*buf)[i]

@@ -1,0 +1,200 @@
+package collector
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+func benchCollector(b *testing.B, p pbx) (*Collector, *prometheus.Registry) {
+	b.Helper()
+	c := New(Config{AgentState: true, ExtensionState: true}, statsFunc(someStats))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	c.SessionUp(sessionWith())
+	p.load(c, time.Now())
+	return c, reg
+}
+
+// benchEvents are pairs that leave the state as they found it, so the
+// benchmark measures steady state, not growth.
+func benchEvents() map[string][]wsi.Event {
+	t := "880000000000000001"
+	h := func(typ string) wsi.Header { return wsi.Header{EventType: typ, TenantID: t} }
+	ts := time.Now().Unix()
+	return map[string][]wsi.Event{
+		"queue_caller_status": {
+			&wsi.QueueCallerStatus{Header: h(wsi.TypeQueueCallerStatus), QueueID: "770000000000000001",
+				Callers: []wsi.QueueCaller{{SessionID: "bench", Reason: "enqueue", Timestamp: ts, Type: "normal"}}},
+			&wsi.QueueCallerStatus{Header: h(wsi.TypeQueueCallerStatus), QueueID: "770000000000000001",
+				Callers: []wsi.QueueCaller{{SessionID: "bench", Reason: "agent_answered", Timestamp: ts + 7, Type: "normal"}}},
+		},
+		"queue_agent_status": {
+			&wsi.QueueAgentStatus{Header: h(wsi.TypeQueueAgentStatus), QueueID: "770000000000000001", Updated: []wsi.QueueAgent{{Extension: "110", State: "QUEUE_CALL"}}},
+			&wsi.QueueAgentStatus{Header: h(wsi.TypeQueueAgentStatus), QueueID: "770000000000000001", Updated: []wsi.QueueAgent{{Extension: "110", State: "READY"}}},
+		},
+		"extension_call": {
+			&wsi.ExtensionCall{Header: h(wsi.TypeExtensionCall), Extension: "sip:1001@t1.example.com", CallStatus: "ON_CALL"},
+			&wsi.ExtensionCall{Header: h(wsi.TypeExtensionCall), Extension: "sip:1001@t1.example.com", CallStatus: ""},
+		},
+		"extension_presence": {
+			&wsi.ExtensionPresence{Header: h(wsi.TypeExtensionPresence), Extension: "sip:1001@t1.example.com", Presence: "AWAY"},
+			&wsi.ExtensionPresence{Header: h(wsi.TypeExtensionPresence), Extension: "sip:1001@t1.example.com", Presence: "ONLINE"},
+		},
+		"call_start+call_cdr": {
+			&wsi.CallStart{Header: h(wsi.TypeCallStart), SessionID: "bench-call", Direction: "in"},
+			&wsi.CallCDR{Header: h(wsi.TypeCallCDR), SessionID: "bench-call", TenantName: "Tenant 1", Direction: "in",
+				CallStatus: "answered", StartTime: ts, RingTime: ts + 1, AnsweredTime: ts + 5, EndedTime: ts + 65,
+				TalkDuration: wsi.OptInt{Value: 60, Set: true}, RingDuration: wsi.OptInt{Value: 4, Set: true},
+				EndedReason: "callee_disconnected", TrunkName: "122:883631675865563136",
+				Targets: []wsi.CallTarget{{ID: "1", CallType: "queue_call", Callee: "8001"}}},
+		},
+	}
+}
+
+// BenchmarkApply is the cost of applying one event to a large PBX's state.
+func BenchmarkApply(b *testing.B) {
+	evs := benchEvents()
+	var mix []wsi.Event
+	for _, name := range []string{"queue_caller_status", "queue_agent_status", "extension_call", "extension_presence", "call_start+call_cdr"} {
+		mix = append(mix, evs[name]...)
+	}
+	evs["mix"] = mix
+	for _, name := range []string{"queue_caller_status", "queue_agent_status", "extension_call", "extension_presence", "call_start+call_cdr", "mix"} {
+		b.Run(name, func(b *testing.B) {
+			c, _ := benchCollector(b, pbx{tenants: 5, queues: 20, agents: 12, callers: 5, extensions: 100})
+			list := evs[name]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				c.HandleEvent(list[i%len(list)])
+			}
+		})
+	}
+}
+
+// BenchmarkCollect is a scrape of a large PBX: Gather and text encoding.
+// BenchmarkEncodeOnly encodes the same families already gathered: the cost
+// of the output alone, the baseline for the ratio.
+func BenchmarkCollect(b *testing.B) {
+	_, reg := benchCollector(b, largePBX)
+	b.ReportAllocs()
+	for b.Loop() {
+		mfs, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		encode(b, mfs)
+	}
+}
+
+func BenchmarkEncodeOnly(b *testing.B) {
+	_, reg := benchCollector(b, largePBX)
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		n += len(mf.GetMetric())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		encode(b, mfs)
+	}
+	b.ReportMetric(float64(n), "series")
+}
+
+func encode(b *testing.B, mfs []*dto.MetricFamily) {
+	enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The two ways to keep a never-resetting histogram: a HistogramVec child
+// kept by the entity (what the Collector does), or a hand-rolled
+// accumulator rendered with const metrics at scrape.
+func BenchmarkObserve(b *testing.B) {
+	b.Run("vec_handle", func(b *testing.B) {
+		c := New(Config{}, nil)
+		o := c.wait.WithLabelValues("t", "q", "answered")
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			o.Observe(float64(i % 700))
+		}
+	})
+	b.Run("accumulator", func(b *testing.B) {
+		var acc struct {
+			buckets [15]uint64
+			native  map[int]int64
+			sum     float64
+			count   uint64
+		}
+		acc.native = map[int]int64{}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			v := float64(i % 700)
+			acc.buckets[sort.SearchFloat64s(WaitBuckets, v)]++
+			acc.native[int(v)/8]++ // stands in for the schema-3 key
+			acc.sum += v
+			acc.count++
+		}
+	})
+}
+
+// Rendering 4,000 histograms (1,000 queues x 4 outcomes) at scrape.
+func BenchmarkHistogramScrape(b *testing.B) {
+	b.Run("vec_collect", func(b *testing.B) {
+		c := New(Config{}, nil)
+		for q := range 1000 {
+			for _, o := range outcomes {
+				c.wait.WithLabelValues("t", fmt.Sprint(q), o).Observe(float64(q % 300))
+			}
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c.wait)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := reg.Gather(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("const_classic", func(b *testing.B) {
+		d := prometheus.NewDesc("portsip_queue_wait_seconds", "h", []string{"tenant_id", "queue", "outcome"}, nil)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+			for q := range 1000 {
+				for _, o := range outcomes {
+					bk := make(map[float64]uint64, len(WaitBuckets))
+					for _, le := range WaitBuckets {
+						bk[le] = 1
+					}
+					ch <- prometheus.MustNewConstHistogram(d, 1, float64(q%300), bk, "t", fmt.Sprint(q), o)
+				}
+			}
+		}))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := reg.Gather(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+type collectorFunc func(chan<- prometheus.Metric)
+
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
