@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -198,3 +199,20 @@ type collectorFunc func(chan<- prometheus.Metric)
 
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
+
+// BenchmarkStateMemory reports the live heap the large PBX's state takes
+// (one iteration is one load; run with -benchtime 1x).
+func BenchmarkStateMemory(b *testing.B) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c, _ := benchCollector(b, largePBX)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapAlloc - before.HeapAlloc)
+		b.ReportMetric(heap/(1<<20), "MiB")
+		b.ReportMetric(heap/float64(largePBX.extensions+largePBX.queues*(1+largePBX.agents+largePBX.callers)), "B/entity")
+		runtime.KeepAlive(c)
+	}
+}

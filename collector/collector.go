@@ -1,14 +1,3 @@
-// Package collector turns WSI events into contact-centre state and renders
-// that state as Prometheus metrics at scrape time.
-//
-// Ingest (the wsi.Handler methods) and scrapes (Collect) share one mutex.
-// Collect holds it only to copy values into a buffer and sends metrics
-// after releasing it, so a slow scraper never stalls ingest.
-//
-// Sessions: while no session is up, every gauge built from PBX state
-// (queues, agents, extensions, active calls) is withheld and that state is
-// dropped; the PBX's snapshots rebuild it after the next subscribe.
-// Counters and histograms live as long as the process.
 package collector
 
 import (

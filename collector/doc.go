@@ -1,0 +1,87 @@
+// Package collector turns WSI events into contact-centre state and renders
+// that state as Prometheus metrics at scrape time.
+//
+// # Locking
+//
+// Ingest (the wsi.Handler methods, called from one goroutine) and scrapes
+// (Collect) share one mutex. Collect holds it only while copying values
+// into a buffer, and builds and sends the metrics after releasing it: a
+// stuck scraper never stalls ingest, and ingest waits for a scrape only as
+// long as the copy takes. Histograms are prometheus.HistogramVec children
+// kept by the entity they belong to (classic buckets from DESIGN.md plus
+// native buckets, factor 1.1); BenchmarkObserve and
+// BenchmarkHistogramScrape compare them with hand-rolled accumulators.
+//
+// # Sessions
+//
+// While no session is up, every gauge built from PBX state (queue_info,
+// waiting callers, oldest wait, agents, agent state, SLA threshold,
+// extensions, active calls) is withheld and that state is dropped, with
+// agent time accrued up to that moment. After SessionUp the PBX's
+// snapshots rebuild it: callers who left meanwhile are never counted, and a
+// snapshot is never counted as activity. portsip_tenant_info stays: it
+// names the tenants of the counters, which stay too. Counters and
+// histograms never reset while the process lives.
+//
+// # Queues
+//
+// queue_caller_status, queue_agent_status and queue_sla_breached carry
+// only queue_id. Until queue_status or a management event ties the id to a
+// number, they are counted under queue="id:<queue_id>"; from then on under
+// the number. The id-derived queue's waiting callers and agents move to the
+// numbered queue; its counters stay where they were counted. A leaving
+// caller's wait is the leave timestamp minus the enqueue timestamp (from
+// enqueue or the snapshot's waiting_list), clamped at 0; a missing
+// timestamp is the collector's clock. A leave of a caller never seen is
+// counted by reason without a wait observation. Callers with neither a
+// session_id nor a number cannot be followed and are not tracked. Waiting
+// entries of type "callback" are kind="callback", all others "normal".
+// queue_destroy drops the queue's live state; its counters stay until room
+// is needed for a new queue. The queue list the PBX replays on subscribe
+// (queue_created or queue_updated telling nothing new about a known queue)
+// is not counted in portsip_queue_management_events_total.
+//
+// Agent time (portsip_queue_agent_state_seconds_total) is measured with the
+// collector's clock from each state change, rendered as accrued plus in
+// progress so it rises continuously.
+//
+// # Extensions
+//
+// The extension label is the user part of the SIP URI. Presence is kept as
+// sent, lower-cased: v22.2 says "available" where v22.3 says "online", and
+// merging them silently would hide which one the PBX sends (sum both in a
+// query when they mean the same). An extension seen only in call or
+// presence events has no portsip_extension_online series until a status
+// says whether it is registered.
+//
+// # Calls
+//
+// call_start and call_update_info make a call active (an update for a call
+// whose start was missed, across a reconnect, counts too); call_cdr ends
+// it. An active call with no call_cdr is forgotten CallExpiry after it was
+// first seen, checked at most once a minute. Without call_status, a call
+// is answered when answered_time or talk_duration is positive, else
+// noanswer. Talk time is observed for answered calls only: talk_duration,
+// else ended_time - answered_time. Ring time is observed for calls that
+// rang (ring_time or ring_duration positive): ring_duration, else from
+// ring_time to answered_time (ended_time when unanswered). Times of 0 did
+// not happen; negative or inverted values are not observed. An empty
+// direction or end reason is "unknown". trunk is the name part of
+// trunk_name; a call without one has no trunk series.
+//
+// # Bounds
+//
+// Labels are normalised as DESIGN.md says; every value taken from the PBX
+// is valid UTF-8 and at most Limits.LabelLength bytes. Each enum label
+// takes at most 64 distinct values; further values count as "other". The
+// tracked tenants, queues, callers and agents per queue, extensions,
+// active calls and trunk series are bounded by Limits; what does not fit is
+// counted in portsip_exporter_dropped_entities_total{entity} (tenant,
+// queue, caller, agent, extension, call, trunk, and label_value for enum
+// overflow). Memory grows with live entities, not with events.
+//
+// # Without a client
+//
+// With a nil StatsSource the portsip_wsi_* series are not rendered: zeros
+// would claim a client that does not exist.
+package collector
