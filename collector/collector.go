@@ -143,7 +143,7 @@ func New(cfg Config, stats StatsSource) *Collector {
 		dropped: make(map[string]uint64),
 		enums: enums{
 			agentState: newEnum("unknown", agentStates...),
-			presence:   newEnum(""),
+			presence:   newEnum("", presences...),
 			callState:  newEnum("idle", callStates...),
 			direction:  newEnum("unknown", directions...),
 			callStatus: newEnum("unknown", "answered", "noanswer", "fail"),
@@ -177,6 +177,8 @@ var (
 	agentStates = []string{"ready", "not_ready", "queue_call", "other_call", "wrap_up",
 		"break", "lunch", "logged_out", "offline", "online"}
 	callStates = []string{"on_call", "ringing", "idle"}
+	// Both spellings of the available state are real (v22.2, v22.3).
+	presences  = []string{"online", "available", "away", "lunch", "business_trip", "do_not_disturb"}
 	directions = []string{"internal", "inbound", "outbound", "inbound_outbound"}
 )
 

@@ -50,7 +50,10 @@
 // The extension label is the user part of the SIP URI. Presence is kept as
 // sent, lower-cased: v22.2 says "available" where v22.3 says "online", and
 // merging them silently would hide which one the PBX sends (sum both in a
-// query when they mean the same). An extension seen only in call or
+// query when they mean the same). The documented presences and call
+// states are always present in the by_presence and by_call_state
+// aggregates, 0 included, as the known agent states are in
+// portsip_queue_agents. An extension seen only in call or
 // presence events has no portsip_extension_online series until a status
 // says whether it is registered.
 //

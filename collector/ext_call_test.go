@@ -35,6 +35,10 @@ portsip_extensions{`+t1+`} 2
 portsip_extensions_online{`+t1+`} 0
 portsip_extensions_by_presence{presence="away",`+t1+`} 1
 portsip_extensions_by_presence{presence="online",`+t1+`} 1
+portsip_extensions_by_presence{presence="available",`+t1+`} 0
+portsip_extensions_by_presence{presence="lunch",`+t1+`} 0
+portsip_extensions_by_presence{presence="business_trip",`+t1+`} 0
+portsip_extensions_by_presence{presence="do_not_disturb",`+t1+`} 0
 portsip_extensions_by_call_state{state="on_call",`+t1+`} 1
 portsip_extensions_by_call_state{state="ringing",`+t1+`} 0
 portsip_extensions_by_call_state{state="idle",`+t1+`} 0

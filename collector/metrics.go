@@ -314,7 +314,10 @@ func (c *Collector) renderExtensions(s *samples, t *tenant, byState map[string]i
 	for _, st := range callStates {
 		byState[st] = 0
 	}
-	presence := make(map[string]int)
+	presence := make(map[string]int, len(presences))
+	for _, p := range presences {
+		presence[p] = 0
+	}
 	for n, x := range t.exts {
 		byState[x.state]++
 		if x.online == 1 {
