@@ -2,16 +2,30 @@ package collector
 
 import (
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, labels, nil)
+// family is a metric's Desc with its label names, which a Desc keeps to
+// itself.
+type family struct {
+	desc  *prometheus.Desc
+	names []string // variable labels, in the order values are given
+	order []int    // indexes into names, sorted by name as the exposition wants
+}
+
+func desc(name, help string, labels ...string) *family {
+	order := make([]int, len(labels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(labels[a], labels[b]) })
+	return &family{desc: prometheus.NewDesc(name, help, labels, nil), names: labels, order: order}
 }
 
 var (
@@ -53,7 +67,7 @@ var (
 		"Entities not tracked because a limit was reached (label_value: an enum label full of values, counted as other).", "entity")
 )
 
-var allDescs = []*prometheus.Desc{
+var families = []*family{
 	descUp,
 	descWSIAttempts, descWSIErrors, descWSISubs, descWSIEvents, descWSIInvalid, descWSILast,
 	descTenantInfo,
@@ -91,8 +105,8 @@ var callerReasons = []string{reasonEnqueue, reasonAnswered, reasonOverflow, reas
 
 // Describe lists every metric the Collector can emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
-		ch <- d
+	for _, f := range families {
+		ch <- f.desc
 	}
 	c.wait.Describe(ch)
 	c.talk.Describe(ch)
@@ -102,54 +116,85 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // sample is one series copied out under the lock. Strings are immutable,
 // so copying them copies only their headers.
 type sample struct {
-	desc *prometheus.Desc
-	typ  prometheus.ValueType
-	n    uint8
-	val  float64
-	lv   [4]string
+	f   *family
+	typ prometheus.ValueType
+	val float64
+	lv  [4]string
 }
 
 type samples []sample
 
-func (s *samples) add(d *prometheus.Desc, typ prometheus.ValueType, v float64, lv ...string) {
-	r := sample{desc: d, typ: typ, val: v, n: uint8(len(lv))}
+func (s *samples) add(f *family, typ prometheus.ValueType, v float64, lv ...string) {
+	if len(lv) != len(f.names) {
+		panic("collector: wrong number of label values for " + f.desc.String())
+	}
+	r := sample{f: f, typ: typ, val: v}
 	copy(r.lv[:], lv)
 	*s = append(*s, r)
 }
 
-// bufs recycles the copy buffer: a large PBX renders ~10^5 series. A GC
-// empties the pool, so a new buffer starts at the last scrape's size.
-var bufs sync.Pool
+// constMetric is a gauge or counter whose label pairs point into the
+// scrape's copy buffer. A large PBX renders ~10^5 series: built this way a
+// scrape allocates a few large slices instead of a dozen small objects per
+// series as prometheus.NewConstMetric does (BenchmarkCollect: 6.5x fewer
+// allocations, 10% faster). Label values were made valid at ingest.
+type constMetric struct {
+	desc    *prometheus.Desc
+	val     float64
+	labels  []*dto.LabelPair
+	gauge   dto.Gauge
+	counter dto.Counter
+	isGauge bool
+}
+
+func (m *constMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *constMetric) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	if m.isGauge {
+		m.gauge.Value = &m.val
+		out.Gauge = &m.gauge
+	} else {
+		m.counter.Value = &m.val
+		out.Counter = &m.counter
+	}
+	return nil
+}
 
 // Collect renders the state. The lock is held only while the values are
-// copied; metrics are built and sent after it is released.
+// copied; metrics are built and sent after it is released. The buffer is
+// not reused: the metrics sent point into it until they are encoded.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	buf, _ := bufs.Get().(*samples)
-	if buf == nil {
-		b := make(samples, 0, c.lastRows.Load()+64)
-		buf = &b
-	}
+	buf := make(samples, 0, c.lastRows.Load()+64)
 	if c.stats != nil {
-		renderStats(buf, c.stats.Stats())
+		renderStats(&buf, c.stats.Stats())
 	}
 	c.mu.Lock()
 	now := c.cfg.Now()
 	c.sweepCalls(now)
-	c.render(buf, now)
+	c.render(&buf, now)
 	c.mu.Unlock()
-	c.lastRows.Store(int64(len(*buf)))
+	c.lastRows.Store(int64(len(buf)))
 
-	for i := range *buf {
-		r := &(*buf)[i]
-		m, err := prometheus.NewConstMetric(r.desc, r.typ, r.val, r.lv[:r.n]...)
-		if err != nil {
-			m = prometheus.NewInvalidMetric(r.desc, err)
+	nl := 0
+	for i := range buf {
+		nl += len(buf[i].f.names)
+	}
+	metrics := make([]constMetric, len(buf))
+	pairs := make([]dto.LabelPair, nl)
+	ptrs := make([]*dto.LabelPair, nl)
+	for i := range buf {
+		r, m := &buf[i], &metrics[i]
+		m.desc, m.val, m.isGauge = r.f.desc, r.val, r.typ == gauge
+		n := len(r.f.names)
+		m.labels = ptrs[:n:n]
+		for j, idx := range r.f.order {
+			pairs[j].Name, pairs[j].Value = &r.f.names[idx], &r.lv[idx]
+			ptrs[j] = &pairs[j]
 		}
+		pairs, ptrs = pairs[n:], ptrs[n:]
 		ch <- m
 	}
-	clear(*buf) // let go of label strings of entities deleted meanwhile
-	*buf = (*buf)[:0]
-	bufs.Put(buf)
 
 	c.wait.Collect(ch)
 	c.talk.Collect(ch)
@@ -187,7 +232,7 @@ func renderStats(s *samples, st wsi.Stats) {
 
 // addAll renders every known label value (zeros included) and any other
 // the client counted.
-func addAll(s *samples, d *prometheus.Desc, known []string, m map[string]uint64) {
+func addAll(s *samples, d *family, known []string, m map[string]uint64) {
 	for _, k := range known {
 		s.add(d, counter, float64(m[k]), k)
 	}
