@@ -215,3 +215,30 @@ func TestSwitchesOffKeepAggregates(t *testing.T) {
 		t.Errorf("portsip_extensions = %v, want 2", got)
 	}
 }
+
+// Events the catalogue has no use for change nothing (the client counts
+// them in portsip_wsi_events_total).
+func TestIgnoredEventsChangeNothing(t *testing.T) {
+	h := newHarness(t)
+	before, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.HandleEvent(nil)
+	h.apply(
+		&wsi.Unknown{Header: hdr("brand_new_event")},
+		&wsi.CDRTarget{Header: hdr(wsi.TypeCDRTargetAnswer), SessionID: "s1", Target: wsi.CallTarget{Callee: "8001", Status: "answered"}},
+	)
+	after, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != len(after) {
+		t.Fatalf("families %d -> %d", len(before), len(after))
+	}
+	for i := range before {
+		if before[i].String() != after[i].String() {
+			t.Errorf("%s changed", before[i].GetName())
+		}
+	}
+}
