@@ -40,7 +40,7 @@ type wsiConfig struct {
 }
 
 type wsiTLSConfig struct {
-	CAFile             string `name:"ca-file" type:"path" placeholder:"FILE" help:"PEM file with the CA certificate(s) the PBX certificate is verified against (added to the system roots)."`
+	CAFile             string `name:"ca-file" type:"path" placeholder:"FILE" help:"PEM file with the CA certificate(s) the PBX certificate is verified against, instead of the system roots."`
 	InsecureSkipVerify bool   `name:"insecure-skip-verify" help:"Do not verify the PBX certificate. For tests only: anyone on the path can read the password."`
 	ServerName         string `name:"server-name" placeholder:"NAME" help:"Name to verify the PBX certificate against, when it differs from the host in --wsi.url."`
 }
