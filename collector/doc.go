@@ -37,9 +37,12 @@
 // session_id nor a number cannot be followed and are not tracked. Waiting
 // entries of type "callback" are kind="callback", all others "normal".
 // queue_destroy drops the queue's live state; its counters stay until room
-// is needed for a new queue. The queue list the PBX replays on subscribe
-// (queue_created or queue_updated telling nothing new about a known queue)
-// is not counted in portsip_queue_management_events_total.
+// is needed for a new queue. portsip_queue_management_events_total counts
+// every queue_updated and queue_destroy; a queue_created for a queue known
+// and not destroyed is the queue list the PBX replays on subscribe and is
+// not counted. At the process's first session nothing is known yet, so
+// that list counts as created once: it only sets the counter's starting
+// value, which increase() and rate() ignore.
 //
 // Agent time (portsip_queue_agent_state_seconds_total) is measured with the
 // collector's clock from each state change, rendered as accrued plus in

@@ -49,7 +49,7 @@ var (
 	descQueueCallers   = desc("portsip_queue_callers_total", "Caller changes of a queue, by reason.", "tenant_id", "queue", "reason")
 	descSLABreaches    = desc("portsip_queue_sla_breaches_total", "queue_sla_breached events.", "tenant_id", "queue")
 	descSLAThreshold   = desc("portsip_queue_sla_threshold_seconds", "The queue's SLA time, from the last queue_sla_breached.", "tenant_id", "queue")
-	descQueueMgmt      = desc("portsip_queue_management_events_total", "Queue management events (the queue list replayed on subscribe not included).", "tenant_id", "event_type")
+	descQueueMgmt      = desc("portsip_queue_management_events_total", "Queue management events. A queue_created for a known queue is the list the PBX replays on subscribe and is not counted; at the first session that list sets the starting value.", "tenant_id", "event_type")
 	descExtOnline      = desc("portsip_extension_online", "1 when the extension is registered.", "tenant_id", "extension")
 	descExtPresence    = desc("portsip_extension_presence", "The extension's presence (always 1).", "tenant_id", "extension", "presence")
 	descExtCallState   = desc("portsip_extension_call_state", "The extension's call state (always 1).", "tenant_id", "extension", "state")

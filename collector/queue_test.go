@@ -275,3 +275,33 @@ portsip_queue_management_events_total{event_type="queue_destroy",tenant_id="6763
 portsip_queue_info{queue="8801",queue_id="",queue_name="Support 2",tenant_id="676398719834259456"} 1
 `, "portsip_queue_management_events_total", "portsip_queue_info")
 }
+
+// The vendor documents queue management events with no more than the
+// number and the tenant: an update of a known queue tells nothing new in
+// its fields and must still count, while the list replayed as
+// queue_created on every subscribe must not.
+func TestQueueUpdatedCountsReplayedCreatedDoesNot(t *testing.T) {
+	h := newHarness(t)
+	mgmt := func(typ string) *wsi.QueueManagement {
+		return &wsi.QueueManagement{Header: hdr(typ), QueueNumber: "8800"}
+	}
+	const l = `portsip_queue_management_events_total{tenant_id="676398719834259456",event_type=`
+	h.apply(mgmt(wsi.TypeQueueCreated), mgmt(wsi.TypeQueueUpdated), mgmt(wsi.TypeQueueUpdated))
+	h.expect(t, l+`"queue_created"} 1
+`+l+`"queue_updated"} 2
+`, "portsip_queue_management_events_total")
+
+	h.SessionDown(nil)
+	h.SessionUp(wsi.Session{})
+	h.apply(mgmt(wsi.TypeQueueCreated), mgmt(wsi.TypeQueueUpdated))
+	h.expect(t, l+`"queue_created"} 1
+`+l+`"queue_updated"} 3
+`, "portsip_queue_management_events_total")
+
+	// A queue created again after its destroy is a real creation.
+	h.apply(mgmt(wsi.TypeQueueDestroy), mgmt(wsi.TypeQueueCreated))
+	h.expect(t, l+`"queue_created"} 2
+`+l+`"queue_updated"} 3
+`+l+`"queue_destroy"} 1
+`, "portsip_queue_management_events_total")
+}

@@ -466,13 +466,11 @@ func (c *Collector) queueManagement(e *wsi.QueueManagement, now time.Time) {
 		}
 		return
 	}
-	// The PBX replays its queue list on every subscribe; a created or
-	// updated event that tells nothing new about a queue we know is that
-	// replay, not activity.
-	replay := known != nil && !known.retired &&
-		(e.QueueID == "" || c.label(e.QueueID) == known.id) &&
-		(e.QueueName == "" || c.label(e.QueueName) == known.name)
-	if !replay {
+	// The PBX replays its queue list as queue_created on every subscribe:
+	// a creation of a queue we already know is that replay, not activity.
+	// An update is always a change, even one carrying no more than the
+	// number, as the vendor documents it.
+	if e.EventType != wsi.TypeQueueCreated || known == nil || known.retired {
 		t.queueMgmt[typ]++
 	}
 	if e.QueueNumber == "" && e.QueueID == "" {
