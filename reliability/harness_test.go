@@ -394,3 +394,44 @@ func enqueue(pbx *wsitest.Server, q string, n int) {
 		pbx.Enqueue(tenantID, q, wsitest.Caller{Number: fmt.Sprintf("555%05d", i), Name: "Caller"})
 	}
 }
+
+// countSeries counts the series of a gathered page.
+func countSeries(mfs []*dto.MetricFamily) int {
+	n := 0
+	for _, mf := range mfs {
+		n += len(mf.GetMetric())
+	}
+	return n
+}
+
+// sumFamily sums the series of a family whose labels include the given
+// name/value pairs (histograms by sample count).
+func sumFamily(mfs []*dto.MetricFamily, name string, labels ...string) float64 {
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return sum
+}

@@ -1,0 +1,82 @@
+package reliability
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
+)
+
+// loopbackEvents is small enough for the race detector (seconds), large
+// enough to fill every buffer between the PBX and the collector many times.
+const loopbackEvents = 100_000
+
+// TestLoopbackChurnCountsExact streams churn from the simulated PBX over a
+// loopback WebSocket through the client into the collector, as fast as the
+// PBX can publish, and checks that every event arrived and was counted.
+func TestLoopbackChurnCountsExact(t *testing.T) {
+	g := newChurn(2)
+	pbx := wsitest.NewUnstartedServer()
+	pbx.AddUser(wsitest.User{Username: admin, Password: password, Role: wsitest.SystemAdmin})
+	for i, id := range g.tenantIDs() {
+		pbx.AddTenant(wsitest.Tenant{ID: id, Name: fmt.Sprint("Tenant ", i), Domain: g.tenants[i].domain})
+	}
+	pbx.Start()
+	t.Cleanup(pbx.Close)
+	cfg := clientConfig(pbx.URL)
+	cfg.Tenants = g.tenantIDs()
+	e := startExporter(t, cfg)
+	e.await("the session up", func(s scrape) bool {
+		sub, _ := s.find("portsip_wsi_subscription_active", "topic", wsi.TopicGlobalCDREvents)
+		return s.up() == 1 && sub == 1
+	})
+
+	start := time.Now()
+	for range loopbackEvents {
+		frame, topic, tenant := g.next()
+		// The PBX queues the frame it is given: it must not share the
+		// generator's buffer.
+		pbx.PublishRaw(topic, tenant, bytes.Clone(frame))
+	}
+	s := e.await(fmt.Sprintf("all %d events counted", loopbackEvents), func(s scrape) bool {
+		return sumFamily(s.families(), "portsip_wsi_events_total") >= loopbackEvents
+	})
+	elapsed := time.Since(start)
+	t.Logf("%d events over loopback in %s (%.0f events/s)", loopbackEvents, elapsed.Round(time.Millisecond), loopbackEvents/elapsed.Seconds())
+
+	mfs := s.families()
+	for _, typ := range append(slices.Clone(wsi.KnownEventTypes), wsi.TypeOther) {
+		if got, want := s.counter("portsip_wsi_events_total", "event_type", typ), float64(g.sent[typ]); got != want {
+			t.Errorf("portsip_wsi_events_total{event_type=%q} = %v, want %v", typ, got, want)
+		}
+	}
+	for reason, want := range g.reasons {
+		if got := sumFamily(mfs, "portsip_queue_callers_total", "reason", reason); got != float64(want) {
+			t.Errorf("portsip_queue_callers_total{reason=%q} = %v, want %d", reason, got, want)
+		}
+	}
+	if got, want := sumFamily(mfs, "portsip_calls_total"), float64(g.sent[wsi.TypeCallCDR]); got != want {
+		t.Errorf("portsip_calls_total = %v, want %v", got, want)
+	}
+	if got := sumFamily(mfs, "portsip_wsi_invalid_messages_total"); got != 0 {
+		t.Errorf("%v frames rejected", got)
+	}
+	if got := s.counter("portsip_wsi_connection_attempts_total"); got != 1 {
+		t.Errorf("connection attempts = %v: the session broke under load", got)
+	}
+}
+
+// families is the scrape as a list, for sumFamily.
+func (s scrape) families() []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, 0, len(s.mfs))
+	for _, mf := range s.mfs {
+		out = append(out, mf)
+	}
+	return out
+}
