@@ -33,9 +33,12 @@
 // caller's wait is the leave timestamp minus the enqueue timestamp (from
 // enqueue or the snapshot's waiting_list), clamped at 0; a missing
 // timestamp is the collector's clock. A leave of a caller never seen is
-// counted by reason without a wait observation. Callers with neither a
-// session_id nor a number cannot be followed and are not tracked. Waiting
-// entries of type "callback" are kind="callback", all others "normal".
+// counted by reason without a wait observation. A queue's callers_total
+// reasons and wait_seconds outcomes exist from the queue's first event, at
+// 0, so rate() sees its first caller: a series born at 1 shows no
+// increase. Callers with neither a session_id nor a number cannot be
+// followed and are not tracked. Waiting entries of type "callback" are
+// kind="callback", all others "normal".
 // queue_destroy drops the queue's live state; its counters stay until room
 // is needed for a new queue. portsip_queue_management_events_total counts
 // every queue_updated and queue_destroy; a queue_created for a queue known

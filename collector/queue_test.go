@@ -31,6 +31,16 @@ func histLines(name, labels string, buckets []float64, obs ...float64) string {
 	return b.String()
 }
 
+// waitLines renders a queue's four wait histograms, each outcome with the
+// observations given for it (none: an empty histogram).
+func waitLines(labels string, obs map[string][]float64) string {
+	var b strings.Builder
+	for _, o := range outcomes {
+		b.WriteString(histLines("portsip_queue_wait_seconds", `outcome="`+o+`",`+labels, WaitBuckets, obs[o]...))
+	}
+	return b.String()
+}
+
 const q8001 = `queue="8001",tenant_id="676398719834259456"`
 
 func callersTotal(labels string, enqueue, answered, overflow, hangup, callback int) string {
@@ -57,12 +67,25 @@ portsip_queue_oldest_wait_seconds{`+q8001+`} 12
 `, "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds")
 
 	h.apply(callers("Q1", callerEv("s1", "agent_answered", ts+12)))
-	h.expect(t, histLines("portsip_queue_wait_seconds", `outcome="answered",`+q8001, WaitBuckets, 12)+
+	h.expect(t, waitLines(q8001, map[string][]float64{"answered": {12}})+
 		callersTotal(q8001, 1, 1, 0, 0, 0)+`
 portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 0
 portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
 portsip_queue_oldest_wait_seconds{`+q8001+`} 0
 `, "portsip_queue_wait_seconds", "portsip_queue_callers_total", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds")
+}
+
+// A series born at 1 shows rate() no increase: a queue's first answered
+// or abandoned caller would be invisible to the service level and abandon
+// rate rules. Every outcome is there, empty, as soon as the queue is.
+func TestNewQueueHasEveryOutcomeEmpty(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil))
+	h.expect(t, waitLines(q8001, nil), "portsip_queue_wait_seconds")
+	// So does a queue known only by its id.
+	h.apply(agentsEv("Q2", nil, ag("101", "READY")))
+	h.expect(t, waitLines(q8001, nil)+waitLines(`queue="id:Q2",tenant_id="676398719834259456"`, nil),
+		"portsip_queue_wait_seconds")
 }
 
 func TestLeaveReasonsGiveOutcomes(t *testing.T) {
@@ -78,9 +101,7 @@ func TestLeaveReasonsGiveOutcomes(t *testing.T) {
 	// A leave of a caller never seen counts the reason, observes no wait.
 	h.apply(callers("Q1", callerEv("ghost", "hangup", ts)))
 	h.expect(t,
-		histLines("portsip_queue_wait_seconds", `outcome="abandoned",`+q8001, WaitBuckets, 40, 160, 0)+
-			histLines("portsip_queue_wait_seconds", `outcome="overflow",`+q8001, WaitBuckets, 80)+
-			histLines("portsip_queue_wait_seconds", `outcome="callback",`+q8001, WaitBuckets, 120)+
+		waitLines(q8001, map[string][]float64{"abandoned": {40, 160, 0}, "overflow": {80}, "callback": {120}})+
 			callersTotal(q8001, 5, 0, 1, 4, 1),
 		"portsip_queue_wait_seconds", "portsip_queue_callers_total")
 }
@@ -173,7 +194,7 @@ func TestSnapshotAfterReconnectReplacesWithoutDoubleCounting(t *testing.T) {
 	}, ag("101", "Not Ready")))
 	h.apply(callers("Q1", callerEv("s2", "agent_answered", ts+70)))
 	h.expect(t, callersTotal(q8001, 2, 1, 0, 0, 0)+
-		histLines("portsip_queue_wait_seconds", `outcome="answered",`+q8001, WaitBuckets, 70)+
+		waitLines(q8001, map[string][]float64{"answered": {70}})+
 		agentsLines(q8001, map[string]int{"not_ready": 1})+`
 portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 1
 portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
@@ -245,7 +266,7 @@ portsip_queue_sla_breaches_total{`+q+`} 0
 portsip_queue_sla_threshold_seconds{`+q+`} 30
 portsip_queue_agent_state{agent="101",`+q+`,state="ready"} 1
 `+callersTotal(idq, 2, 0, 0, 0, 0)+callersTotal(q, 0, 1, 0, 0, 0)+
-		histLines("portsip_queue_wait_seconds", `outcome="answered",`+q, WaitBuckets, 3),
+		waitLines(idq, nil)+waitLines(q, map[string][]float64{"answered": {3}}),
 		"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_sla_breaches_total",
 		"portsip_queue_sla_threshold_seconds", "portsip_queue_agent_state", "portsip_queue_callers_total",
 		"portsip_queue_wait_seconds")

@@ -137,6 +137,11 @@ func (c *Collector) newQueue(t *tenant, label string) *queue {
 		callers: make(map[string]uint64),
 		seconds: make(map[string]float64),
 	}
+	// Every outcome starts at 0: a series born at 1 by the queue's first
+	// answered or abandoned caller shows rate() no increase.
+	for o, name := range outcomes {
+		q.waitObs[o] = c.wait.WithLabelValues(t.id, q.label, name)
+	}
 	t.queues[q.label] = q
 	c.nQueues++
 	return q
@@ -405,9 +410,6 @@ func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
 		left := u.Timestamp
 		if left <= 0 {
 			left = now.Unix()
-		}
-		if q.waitObs[o] == nil {
-			q.waitObs[o] = c.wait.WithLabelValues(t.id, q.label, outcomes[o])
 		}
 		q.waitObs[o].Observe(float64(max(0, left-w.enqueued)))
 	}

@@ -59,6 +59,6 @@ portsip_queue_sla_threshold_seconds{`+q+`} 90
 	h.HandleEvent(ev)
 	// Enqueued per the snapshot's waiting_list at ...249, answered at ...279.
 	h.expect(t, callersTotal(q, 0, 1, 0, 0, 0)+
-		histLines("portsip_queue_wait_seconds", `outcome="answered",`+q, WaitBuckets, 30),
+		waitLines(q, map[string][]float64{"answered": {30}}),
 		"portsip_queue_callers_total", "portsip_queue_wait_seconds")
 }
