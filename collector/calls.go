@@ -18,10 +18,33 @@ func activeKey(session, cdr, call string) string {
 	return call
 }
 
+// callTenant is the tenant of a call event. At its first, the tenant's
+// calls_total and talk and ring series start at 0 for every known
+// direction and status, so rate() sees its first call: a series born at 1
+// shows no increase. Not before: a tenant whose calls we do not receive
+// shows no data rather than zero calls.
+func (c *Collector) callTenant(id string) *tenant {
+	t := c.tenant(id)
+	if t == nil || t.callsTotal != nil {
+		return t
+	}
+	t.callsTotal = make(map[callKey]uint64, len(directions)*len(callStatuses))
+	t.talk = make(map[string]prometheus.Observer, len(directions))
+	t.ring = make(map[string]prometheus.Observer, len(directions))
+	for _, d := range directions {
+		for _, s := range callStatuses {
+			t.callsTotal[callKey{d, s}] = 0
+		}
+		t.talk[d] = c.talk.WithLabelValues(t.id, d)
+		t.ring[d] = c.ring.WithLabelValues(t.id, d)
+	}
+	return t
+}
+
 // callStart handles call_start and call_update_info: an update for a call
 // we missed the start of (we reconnected meanwhile) makes it active too.
 func (c *Collector) callStart(e *wsi.CallStart, now time.Time) {
-	t := c.tenant(e.TenantID)
+	t := c.callTenant(e.TenantID)
 	if t == nil {
 		return
 	}
@@ -42,7 +65,7 @@ func (c *Collector) callStart(e *wsi.CallStart, now time.Time) {
 }
 
 func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
-	t := c.tenant(e.TenantID)
+	t := c.callTenant(e.TenantID)
 	if t == nil {
 		return
 	}

@@ -146,7 +146,7 @@ func New(cfg Config, stats StatsSource) *Collector {
 			presence:   newEnum("", presences...),
 			callState:  newEnum("idle", callStates...),
 			direction:  newEnum("unknown", directions...),
-			callStatus: newEnum("unknown", "answered", "noanswer", "fail"),
+			callStatus: newEnum("unknown", callStatuses...),
 			endReason:  newEnum("unknown"),
 			callerReason: newEnum("unknown", reasonEnqueue, reasonAnswered, reasonOverflow,
 				reasonHangup, reasonCallback),
@@ -178,8 +178,9 @@ var (
 		"break", "lunch", "logged_out", "offline", "online"}
 	callStates = []string{"on_call", "ringing", "idle"}
 	// Both spellings of the available state are real (v22.2, v22.3).
-	presences  = []string{"online", "available", "away", "lunch", "business_trip", "do_not_disturb"}
-	directions = []string{"internal", "inbound", "outbound", "inbound_outbound"}
+	presences    = []string{"online", "available", "away", "lunch", "business_trip", "do_not_disturb"}
+	directions   = []string{"internal", "inbound", "outbound", "inbound_outbound"}
+	callStatuses = []string{"answered", "noanswer", "fail"}
 )
 
 var _ wsi.Handler = (*Collector)(nil)

@@ -76,7 +76,12 @@
 // ring_time to answered_time (ended_time when unanswered). Times of 0 did
 // not happen; negative or inverted values are not observed. An empty
 // direction or end reason is "unknown". trunk is the name part of
-// trunk_name; a call without one has no trunk series.
+// trunk_name; a call without one has no trunk series. At a tenant's first
+// call event, portsip_calls_total for every known direction and status
+// and the talk and ring histograms for every known direction start at 0,
+// so rate() sees the first call of each; not earlier, so a tenant whose
+// calls are not received shows no data rather than zero calls. Trunk
+// names are open-ended: a trunk's series starts with its first call.
 //
 // # Bounds
 //

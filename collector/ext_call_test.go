@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +104,28 @@ const tenantC = "798119491077668864"
 
 func cdrHdr(typ string) wsi.Header { return wsi.Header{EventType: typ, TenantID: tenantC} }
 
+// callsLines renders a tenant's portsip_calls_total: every known direction
+// and status, with the counts given (others 0).
+func callsLines(labels string, counts map[callKey]int) string {
+	var b strings.Builder
+	for _, d := range directions {
+		for _, s := range callStatuses {
+			fmt.Fprintf(&b, "portsip_calls_total{%s,direction=%q,status=%q} %d\n", labels, d, s, counts[callKey{d, s}])
+		}
+	}
+	return b.String()
+}
+
+// dirLines renders a tenant's talk or ring histograms, every known
+// direction with the observations given for it (none: empty).
+func dirLines(name, labels string, buckets []float64, obs map[string][]float64) string {
+	var b strings.Builder
+	for _, d := range directions {
+		b.WriteString(histLines(name, `direction="`+d+`",`+labels, buckets, obs[d]...))
+	}
+	return b.String()
+}
+
 func TestCallsStartAndCDR(t *testing.T) {
 	h := newHarness(t)
 	h.apply(
@@ -133,21 +157,16 @@ func TestCallsStartAndCDR(t *testing.T) {
 	h.expect(t, `
 portsip_calls_active{`+t1+`} 0
 portsip_tenant_info{tenant_id="798119491077668864",tenant_name="Test Co"} 1
-portsip_calls_total{direction="internal",status="answered",`+t1+`} 1
-portsip_calls_total{direction="inbound",status="answered",`+t1+`} 1
-portsip_calls_total{direction="outbound",status="noanswer",`+t1+`} 1
-portsip_calls_total{direction="inbound_outbound",status="fail",`+t1+`} 1
 portsip_call_end_reasons_total{reason="callee_disconnected",`+t1+`} 1
 portsip_call_end_reasons_total{reason="callee_disconnect",`+t1+`} 1
 portsip_call_end_reasons_total{reason="none",`+t1+`} 1
 portsip_call_end_reasons_total{reason="unknown",`+t1+`} 1
 portsip_trunk_calls_total{direction="inbound",status="answered",trunk="122",`+t1+`} 1
 portsip_trunk_calls_total{direction="outbound",status="noanswer",trunk="122",`+t1+`} 1
-`+histLines("portsip_call_talk_seconds", `direction="internal",`+t1, TalkBuckets, 21)+
-		histLines("portsip_call_talk_seconds", `direction="inbound",`+t1, TalkBuckets, 90)+
-		histLines("portsip_call_ring_seconds", `direction="internal",`+t1, RingBuckets, 4)+
-		histLines("portsip_call_ring_seconds", `direction="inbound",`+t1, RingBuckets, 8)+
-		histLines("portsip_call_ring_seconds", `direction="outbound",`+t1, RingBuckets, 30),
+`+callsLines(t1, map[callKey]int{{"internal", "answered"}: 1, {"inbound", "answered"}: 1,
+		{"outbound", "noanswer"}: 1, {"inbound_outbound", "fail"}: 1})+
+		dirLines("portsip_call_talk_seconds", t1, TalkBuckets, map[string][]float64{"internal": {21}, "inbound": {90}})+
+		dirLines("portsip_call_ring_seconds", t1, RingBuckets, map[string][]float64{"internal": {4}, "inbound": {8}, "outbound": {30}}),
 		"portsip_calls_active", "portsip_tenant_info", "portsip_calls_total", "portsip_call_end_reasons_total",
 		"portsip_trunk_calls_total", "portsip_call_talk_seconds", "portsip_call_ring_seconds")
 }
@@ -182,6 +201,30 @@ func TestDurations(t *testing.T) {
 	}
 }
 
+// A series born at 1 shows rate() no increase: a tenant's first call of
+// each direction and status would be invisible to the call failure rule.
+// At the tenant's first call event they are all there, at 0; a tenant
+// whose calls we do not receive has none, rather than claiming no calls.
+func TestFirstCallEventStartsCallSeriesAtZero(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil))
+	for _, name := range []string{"portsip_calls_total", "portsip_call_talk_seconds", "portsip_call_ring_seconds"} {
+		if n := h.series(t, name); n != 0 {
+			t.Errorf("%s: %d series for a tenant without calls", name, n)
+		}
+	}
+	h.apply(&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), SessionID: "s1", Direction: "in"})
+	const t1 = `tenant_id="798119491077668864"`
+	h.expect(t, callsLines(t1, nil)+
+		dirLines("portsip_call_talk_seconds", t1, TalkBuckets, nil)+
+		dirLines("portsip_call_ring_seconds", t1, RingBuckets, nil),
+		"portsip_calls_total", "portsip_call_talk_seconds", "portsip_call_ring_seconds")
+	// A CDR with no call_start before it starts them too.
+	h.apply(&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "s2", Direction: "out", CallStatus: "fail"})
+	h.expect(t, callsLines(t1, nil)+callsLines(`tenant_id="676398719834259456"`, map[callKey]int{{"outbound", "fail"}: 1}),
+		"portsip_calls_total")
+}
+
 func TestActiveCallsExpire(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.CallExpiry = time.Hour })
 	h.apply(&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), SessionID: "old"})
@@ -196,8 +239,7 @@ func TestActiveCallsExpire(t *testing.T) {
 	h.clock.Advance(50 * time.Minute)
 	h.expect(t, `
 portsip_calls_active{`+t1+`} 0
-portsip_calls_total{direction="inbound",status="answered",`+t1+`} 1
-`, "portsip_calls_active", "portsip_calls_total")
+`+callsLines(t1, map[callKey]int{{"inbound", "answered"}: 1}), "portsip_calls_active", "portsip_calls_total")
 }
 
 func TestSwitchesOffKeepAggregates(t *testing.T) {

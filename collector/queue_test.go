@@ -230,9 +230,8 @@ func TestSessionDownHidesGaugesKeepsCounters(t *testing.T) {
 	h.expect(t, `
 portsip_up 0
 portsip_queue_sla_breaches_total{`+q8001+`} 1
-portsip_calls_total{direction="inbound",status="answered",tenant_id="676398719834259456"} 1
 portsip_tenant_info{tenant_id="676398719834259456",tenant_name="Acme"} 1
-`+callersTotal(q8001, 1, 0, 0, 0, 0),
+`+callersTotal(q8001, 1, 0, 0, 0, 0)+callsLines(`tenant_id="676398719834259456"`, map[callKey]int{{"inbound", "answered"}: 1}),
 		"portsip_up", "portsip_queue_sla_breaches_total", "portsip_calls_total", "portsip_tenant_info", "portsip_queue_callers_total")
 }
 

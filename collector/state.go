@@ -43,12 +43,12 @@ type tenant struct {
 	byID   map[string]*queue              // queue_id -> queue
 	exts   map[string]extension           // live: by extension number
 	calls  map[string]time.Time           // live: active call key -> first seen (our clock)
-	talk   map[string]prometheus.Observer // by direction
+	talk   map[string]prometheus.Observer // by direction; nil until the first call event
 	ring   map[string]prometheus.Observer
 
 	queueMgmt  map[string]uint64 // by event_type
 	extMgmt    map[string]uint64
-	callsTotal map[callKey]uint64
+	callsTotal map[callKey]uint64 // nil until the first call event
 	endReasons map[string]uint64
 	trunks     map[trunkKey]uint64
 }
@@ -110,11 +110,8 @@ func (c *Collector) tenant(id string) *tenant {
 		byID:       make(map[string]*queue),
 		exts:       make(map[string]extension),
 		calls:      make(map[string]time.Time),
-		talk:       make(map[string]prometheus.Observer),
-		ring:       make(map[string]prometheus.Observer),
 		queueMgmt:  make(map[string]uint64),
 		extMgmt:    make(map[string]uint64),
-		callsTotal: make(map[callKey]uint64),
 		endReasons: make(map[string]uint64),
 		trunks:     make(map[trunkKey]uint64),
 	}
