@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,7 +151,7 @@ func New(cfg Config, stats StatsSource) *Collector {
 			endReason:  newEnum("unknown"),
 			callerReason: newEnum("unknown", reasonEnqueue, reasonAnswered, reasonOverflow,
 				reasonHangup, reasonCallback),
-			mgmtType: newEnum("unknown"),
+			mgmtType: newEnum("unknown", slices.Concat(queueMgmtTypes, extMgmtTypes)...),
 		},
 		wait: hist("portsip_queue_wait_seconds",
 			"Time callers waited in a queue before leaving it, by outcome.",
@@ -181,6 +182,9 @@ var (
 	presences    = []string{"online", "available", "away", "lunch", "business_trip", "do_not_disturb"}
 	directions   = []string{"internal", "inbound", "outbound", "inbound_outbound"}
 	callStatuses = []string{"answered", "noanswer", "fail"}
+
+	queueMgmtTypes = []string{wsi.TypeQueueCreated, wsi.TypeQueueUpdated, wsi.TypeQueueDestroy}
+	extMgmtTypes   = []string{wsi.TypeExtensionCreated, wsi.TypeExtensionUpdated, wsi.TypeExtensionDestroyed}
 )
 
 var _ wsi.Handler = (*Collector)(nil)

@@ -45,7 +45,9 @@
 // and not destroyed is the queue list the PBX replays on subscribe and is
 // not counted. At the process's first session nothing is known yet, so
 // that list counts as created once: it only sets the counter's starting
-// value, which increase() and rate() ignore.
+// value, which increase() and rate() ignore. From a tenant's first queue
+// (or extension) management event, every type of it is rendered, 0
+// included, so the first real update or destroy shows in rate().
 //
 // Agent time (portsip_queue_agent_state_seconds_total) is measured with the
 // collector's clock from each state change, rendered as accrued plus in

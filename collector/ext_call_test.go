@@ -78,9 +78,16 @@ func TestExtensionManagement(t *testing.T) {
 		return &wsi.ExtensionManagement{Header: wsi.Header{EventType: typ, TenantID: "883634229655633920"},
 			ExtensionNumber: n, DisplayName: "Jason Wek", Email: "test@test.com", ExtensionID: "823634238409396", Username: "testuser1"}
 	}
-	h.apply(mgmt(wsi.TypeExtensionCreated, "1001"), mgmt(wsi.TypeExtensionCreated, "1002"),
-		mgmt(wsi.TypeExtensionUpdated, "1001"), mgmt(wsi.TypeExtensionDestroyed, "1002"))
 	const t1 = `tenant_id="883634229655633920"`
+	// From the first event every type is there, so rate() sees the first
+	// of each other type.
+	h.apply(mgmt(wsi.TypeExtensionCreated, "1001"))
+	h.expect(t, `
+portsip_extension_management_events_total{event_type="extension_created",`+t1+`} 1
+portsip_extension_management_events_total{event_type="extension_updated",`+t1+`} 0
+portsip_extension_management_events_total{event_type="extension_destroyed",`+t1+`} 0
+`, "portsip_extension_management_events_total")
+	h.apply(mgmt(wsi.TypeExtensionCreated, "1002"), mgmt(wsi.TypeExtensionUpdated, "1001"), mgmt(wsi.TypeExtensionDestroyed, "1002"))
 	h.expect(t, `
 portsip_extension_management_events_total{event_type="extension_created",`+t1+`} 2
 portsip_extension_management_events_total{event_type="extension_updated",`+t1+`} 1

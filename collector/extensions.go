@@ -92,6 +92,13 @@ func (c *Collector) extensionManagement(e *wsi.ExtensionManagement) {
 	if t == nil {
 		return
 	}
+	if len(t.extMgmt) == 0 {
+		// Every type from the first event on, at 0, so rate() sees the
+		// first of each other type.
+		for _, typ := range extMgmtTypes {
+			t.extMgmt[typ] = 0
+		}
+	}
 	t.extMgmt[c.enum(c.enums.mgmtType, e.EventType)]++
 	if e.EventType == wsi.TypeExtensionDestroyed {
 		n := c.label(extensionNumber(e.ExtensionNumber))

@@ -306,9 +306,17 @@ func TestQueueUpdatedCountsReplayedCreatedDoesNot(t *testing.T) {
 		return &wsi.QueueManagement{Header: hdr(typ), QueueNumber: "8800"}
 	}
 	const l = `portsip_queue_management_events_total{tenant_id="676398719834259456",event_type=`
-	h.apply(mgmt(wsi.TypeQueueCreated), mgmt(wsi.TypeQueueUpdated), mgmt(wsi.TypeQueueUpdated))
+	// The first event, usually the subscribe's replay, brings every type,
+	// so rate() sees the first real update or destroy.
+	h.apply(mgmt(wsi.TypeQueueCreated))
+	h.expect(t, l+`"queue_created"} 1
+`+l+`"queue_updated"} 0
+`+l+`"queue_destroy"} 0
+`, "portsip_queue_management_events_total")
+	h.apply(mgmt(wsi.TypeQueueUpdated), mgmt(wsi.TypeQueueUpdated))
 	h.expect(t, l+`"queue_created"} 1
 `+l+`"queue_updated"} 2
+`+l+`"queue_destroy"} 0
 `, "portsip_queue_management_events_total")
 
 	h.SessionDown(nil)
@@ -316,6 +324,7 @@ func TestQueueUpdatedCountsReplayedCreatedDoesNot(t *testing.T) {
 	h.apply(mgmt(wsi.TypeQueueCreated), mgmt(wsi.TypeQueueUpdated))
 	h.expect(t, l+`"queue_created"} 1
 `+l+`"queue_updated"} 3
+`+l+`"queue_destroy"} 0
 `, "portsip_queue_management_events_total")
 
 	// A queue created again after its destroy is a real creation.

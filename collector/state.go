@@ -456,6 +456,13 @@ func (c *Collector) queueManagement(e *wsi.QueueManagement, now time.Time) {
 	if t == nil {
 		return
 	}
+	if len(t.queueMgmt) == 0 {
+		// The first is usually the list replayed on subscribe. From then
+		// every type is there, at 0, so rate() sees the first real one.
+		for _, typ := range queueMgmtTypes {
+			t.queueMgmt[typ] = 0
+		}
+	}
 	typ := c.enum(c.enums.mgmtType, e.EventType)
 	known := c.findQueue(t, e.QueueNumber, e.QueueID)
 	if e.EventType == wsi.TypeQueueDestroy {
