@@ -443,7 +443,11 @@ func (c *Client) logUp(s *session) {
 	}
 	slices.Sort(accepted)
 	slices.Sort(refused)
-	c.log.Info("connected to the PBX", "url", redactURL(c.cfg.URL), "topics", accepted, "refused", refused)
+	attrs := []any{"url", redactURL(c.cfg.URL), "topics", accepted}
+	if len(refused) > 0 {
+		attrs = append(attrs, "refused", refused)
+	}
+	c.log.Info("connected to the PBX", attrs...)
 	c.lastFailure = ""
 }
 
