@@ -245,6 +245,20 @@ func (s *samples) pair(id int, name *string, value string) *dto.LabelPair {
 // copied; they are sent, and encoded, after it is released. The buffers
 // are not reused: the metrics sent point into them until they are encoded.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.copyState()
+	for _, chunk := range s.all {
+		for i := range chunk {
+			ch <- &chunk[i]
+		}
+	}
+	c.wait.Collect(ch)
+	c.talk.Collect(ch)
+	c.ring.Collect(ch)
+}
+
+// copyState copies what a scrape renders. Only this holds the lock, so
+// only this stalls ingest (BenchmarkScrapeCopy).
+func (c *Collector) copyState() *samples {
 	s := newSamples(int(c.lastRows.Load()) + 64)
 	if c.stats != nil {
 		renderStats(s, c.stats.Stats())
@@ -255,15 +269,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.render(s, now)
 	c.mu.Unlock()
 	c.lastRows.Store(int64(s.n))
-
-	for _, chunk := range s.all {
-		for i := range chunk {
-			ch <- &chunk[i]
-		}
-	}
-	c.wait.Collect(ch)
-	c.talk.Collect(ch)
-	c.ring.Collect(ch)
+	return s
 }
 
 const (
