@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
 )
@@ -476,4 +478,35 @@ func TestPBXSends8MiBFrame(t *testing.T) {
 	if v := s.value(t, "portsip_extensions_online", "tenant_id", tenantID); v != exts+1 {
 		t.Errorf("online extensions = %v after the oversized frame, want %v", v, exts+1)
 	}
+}
+
+// TestStuckScrapeDoesNotBlockIngest: a scrape whose reader stops (a
+// Prometheus that hangs mid-response, a stuck proxy) must not stall the
+// events behind it, nor the next scrape.
+func TestStuckScrapeDoesNotBlockIngest(t *testing.T) {
+	pbx := newPBX(t)
+	e := startExporter(t, clientConfig(pbx.URL))
+	e.awaitUp()
+
+	ch := make(chan prometheus.Metric)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		e.relay.col.Collect(ch)
+	}()
+	<-ch // the scrape has started and now nobody reads it
+	// Unblock it at the end, also when the test fails, before the
+	// exporter shuts down.
+	t.Cleanup(func() {
+		for {
+			select {
+			case <-ch:
+			case <-collected:
+				return
+			}
+		}
+	})
+
+	enqueue(pbx, queue, 10)
+	e.awaitCounter(10, "portsip_queue_callers_total", enqueued...)
 }

@@ -3,6 +3,8 @@ package reliability
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -37,6 +39,11 @@ func TestLoopbackChurnCountsExact(t *testing.T) {
 		return s.up() == 1 && sub == 1
 	})
 
+	// Scrapes keep answering, promptly, while the stream is applied.
+	stop := make(chan struct{})
+	scraped := make(chan scrapeStats)
+	go func() { scraped <- e.scrapeUntil(stop) }()
+
 	start := time.Now()
 	for range loopbackEvents {
 		frame, topic, tenant := g.next()
@@ -48,7 +55,18 @@ func TestLoopbackChurnCountsExact(t *testing.T) {
 		return sumFamily(s.families(), "portsip_wsi_events_total") >= loopbackEvents
 	})
 	elapsed := time.Since(start)
-	t.Logf("%d events over loopback in %s (%.0f events/s)", loopbackEvents, elapsed.Round(time.Millisecond), loopbackEvents/elapsed.Seconds())
+	close(stop)
+	st := <-scraped
+	t.Logf("%d events over loopback in %s (%.0f events/s); %d scrapes meanwhile, the slowest %s",
+		loopbackEvents, elapsed.Round(time.Millisecond), loopbackEvents/elapsed.Seconds(), st.n, st.slowest.Round(time.Millisecond))
+	if st.err != nil {
+		t.Errorf("a scrape during the stream failed: %v", st.err)
+	}
+	// Ingest holds the collector's lock one event at a time, so a scrape
+	// waits for an event, not for the stream: scrapes complete all along.
+	if st.n < 4 || st.slowest > elapsed/4 {
+		t.Errorf("%d scrapes during a %s stream, the slowest %s: scrapes were held up by ingest", st.n, elapsed, st.slowest)
+	}
 
 	mfs := s.families()
 	for _, typ := range append(slices.Clone(wsi.KnownEventTypes), wsi.TypeOther) {
@@ -69,6 +87,39 @@ func TestLoopbackChurnCountsExact(t *testing.T) {
 	}
 	if got := s.counter("portsip_wsi_connection_attempts_total"); got != 1 {
 		t.Errorf("connection attempts = %v: the session broke under load", got)
+	}
+}
+
+type scrapeStats struct {
+	n       int
+	slowest time.Duration
+	err     error
+}
+
+// scrapeUntil scrapes /metrics back to back until stop is closed.
+func (e *exporter) scrapeUntil(stop <-chan struct{}) scrapeStats {
+	var st scrapeStats
+	for {
+		select {
+		case <-stop:
+			return st
+		default:
+		}
+		began := time.Now()
+		resp, err := e.http.Get(e.url)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("HTTP %s", resp.Status)
+			}
+		}
+		if err != nil {
+			st.err = err
+			return st
+		}
+		st.n++
+		st.slowest = max(st.slowest, time.Since(began))
 	}
 }
 
