@@ -106,9 +106,10 @@ func TestPBXRestartsWithDifferentState(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	after := e.await("the new PBX's queue 8002", func(s scrape) bool {
-		_, ok := s.find("portsip_queue_info", "queue", "8002")
-		return s.up() == 1 && ok
+	after := e.await("the new PBX's snapshots", func(s scrape) bool {
+		_, queue := s.find("portsip_queue_info", "queue", "8002")
+		_, exts := s.find("portsip_extensions_online", "tenant_id", tenantID)
+		return s.up() == 1 && queue && exts
 	})
 	// The new snapshot wins.
 	if n := after.count("portsip_queue_info"); n != 1 {
@@ -161,8 +162,8 @@ func TestPBXRestartsWithDifferentState(t *testing.T) {
 func TestPBXStopsAnsweringPings(t *testing.T) {
 	pbx := newPBX(t)
 	cfg := clientConfig(pbx.URL)
-	cfg.PingInterval = 100 * time.Millisecond
-	cfg.HandshakeTimeout = 300 * time.Millisecond
+	cfg.PingInterval = 250 * time.Millisecond
+	cfg.HandshakeTimeout = 500 * time.Millisecond
 	e := startExporter(t, cfg)
 	e.awaitUp()
 	enqueue(pbx, queue, 10)
@@ -247,7 +248,7 @@ func TestPBXAcceptsTCPButNeverHandshakes(t *testing.T) {
 	pbx.Stop()
 	hung := listenHung(t, pbx.Addr())
 	cfg := clientConfig(pbx.URL)
-	cfg.HandshakeTimeout = 300 * time.Millisecond
+	cfg.HandshakeTimeout = 500 * time.Millisecond
 	e := startExporter(t, cfg)
 
 	during := e.await("two handshakes given up", func(s scrape) bool {
@@ -375,7 +376,7 @@ func TestPBXRejectsOneTopic(t *testing.T) {
 func TestFramesFasterThanProcessed(t *testing.T) {
 	pbx := newPBX(t)
 	cfg := clientConfig(pbx.URL)
-	cfg.PingInterval = 100 * time.Millisecond
+	cfg.PingInterval = 250 * time.Millisecond
 	e := startExporter(t, cfg)
 	e.awaitUp()
 
