@@ -147,7 +147,7 @@ func TestLargePBXResident(t *testing.T) {
 		t.Skip("builds the large PBX")
 	}
 	r := largePBXResident(t)
-	t.Logf("large PBX after a scrape: live heap %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB (%.1f MiB before building it)",
+	t.Logf("large PBX after three scrapes: live heap %.1f MiB, RSS %.1f MiB, peak RSS %.1f MiB (%.1f MiB before building it)",
 		r.heap/mib, r.rss/mib, r.hwm/mib, r.base/mib)
 	if r.hwm > 150*mib {
 		t.Errorf("peak RSS %.1f MiB, want under 150 MiB", r.hwm/mib)
