@@ -386,10 +386,10 @@ func TestFramesFasterThanProcessed(t *testing.T) {
 	// client, TCP and the PBX, whose publishers then wait.
 	const burst = 9000 // under the collector's 10,000 callers per queue
 	e.relay.beforeEach.shut()
-	// 2 KiB frames: 18 MiB in all, more than the PBX's session queue, the
-	// socket buffers and the client's channel hold, so the burst is
-	// faster than it is consumed.
-	name := strings.Repeat("n", 2048)
+	// 8 KiB frames: 70 MiB in all, more than the PBX's session queue, the
+	// socket buffers (up to 32 + 4 MiB with Linux's autotuning) and the
+	// client's channel hold, so the burst must outrun the consumer.
+	name := strings.Repeat("n", 8<<10)
 	var published atomic.Int64
 	done := make(chan struct{})
 	go func() {
