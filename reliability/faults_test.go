@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,25 +25,34 @@ var (
 
 func TestPBXDropsSessionMidStream(t *testing.T) {
 	pbx := newPBX(t)
-	e := startExporter(t, clientConfig(pbx.URL))
+	// The PBX drops the connection in the middle of a burst, at the 30th
+	// frame the exporter applies: what is still in flight is lost with
+	// it, as on a real network.
+	var seen atomic.Int64
+	dropAt := func(r *relay) {
+		r.onEvent = func(ev wsi.Event) {
+			if _, ok := ev.(*wsi.QueueCallerStatus); ok && seen.Add(1) == 130 {
+				pbx.DropSessions()
+			}
+		}
+	}
+	e := startExporter(t, clientConfig(pbx.URL), dropAt)
 	e.awaitUp()
 
 	// Callers that arrive while we listen are counted, exactly.
 	enqueue(pbx, queue, 100)
 	e.awaitCounter(100, "portsip_queue_callers_total", enqueued...)
 
-	// The PBX drops the connection while a burst is on its way: frames in
-	// flight are lost with it, as on a real network.
+	const burst = 2000
 	down, release := e.relay.holdNextDown()
-	enqueue(pbx, queue, 100)
-	pbx.DropSessions()
+	enqueue(pbx, queue, burst)
 	<-down
 
 	during := e.scrape()
 	assertDown(t, during)
 	got := during.counter("portsip_queue_callers_total", enqueued...)
-	if got < 100 || got > 200 {
-		t.Fatalf("callers counted after the drop = %v, want between the 100 delivered and the 200 sent", got)
+	if got < 130 || got > 100+burst {
+		t.Fatalf("callers counted after the drop = %v, want between the 130 applied and the %d sent", got, 100+burst)
 	}
 	// What the client read and what the collector counted agree: nothing
 	// was lost between the two.
@@ -52,6 +62,11 @@ func TestPBXDropsSessionMidStream(t *testing.T) {
 	if v := during.counter("portsip_wsi_connection_errors_total", "stage", wsi.StageRead); v != 1 {
 		t.Errorf("read errors = %v, want 1 for the dropped session", v)
 	}
+	var we *wsi.Error
+	if err := e.relay.lastDown(); !errors.As(err, &we) || we.Stage != wsi.StageRead {
+		t.Errorf("the session ended with %v, want a read error", err)
+	}
+	t.Logf("%v of the burst's %d frames arrived before the drop", got-100, burst)
 	release()
 
 	after := e.awaitUp()

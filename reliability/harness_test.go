@@ -121,6 +121,9 @@ type relay struct {
 	col        *collector.Collector
 	afterDown  gate
 	beforeEach gate
+	// onEvent, when set before the client runs, sees each event before
+	// the Collector does, on the client's goroutine.
+	onEvent func(wsi.Event)
 
 	mu    sync.Mutex
 	downs []error // every SessionDown's reason
@@ -131,6 +134,9 @@ func (r *relay) SessionUp(s wsi.Session) { r.col.SessionUp(s) }
 
 func (r *relay) HandleEvent(ev wsi.Event) {
 	r.beforeEach.pass()
+	if r.onEvent != nil {
+		r.onEvent(ev)
+	}
 	r.col.HandleEvent(ev)
 }
 
@@ -145,6 +151,16 @@ func (r *relay) SessionDown(err error) {
 		close(held)
 	}
 	r.afterDown.pass()
+}
+
+// lastDown is the reason of the last SessionDown, nil before the first.
+func (r *relay) lastDown() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.downs) == 0 {
+		return nil
+	}
+	return r.downs[len(r.downs)-1]
 }
 
 // holdNextDown makes the next SessionDown wait until the returned release
@@ -169,7 +185,7 @@ type exporter struct {
 	http   *http.Client
 }
 
-func startExporter(t *testing.T, cfg wsi.Config) *exporter {
+func startExporter(t *testing.T, cfg wsi.Config, opts ...func(*relay)) *exporter {
 	t.Helper()
 	client, err := wsi.New(cfg)
 	if err != nil {
@@ -183,6 +199,9 @@ func startExporter(t *testing.T, cfg wsi.Config) *exporter {
 		Timeout:       10 * time.Second,
 	}))
 	r := &relay{col: col}
+	for _, o := range opts {
+		o(r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -51,7 +51,7 @@ func TestSoakMillionEvents(t *testing.T) {
 	g := newChurn(1)
 
 	var heaps []uint64
-	var series int
+	var series, firstSeries int
 	start := time.Now()
 	for i := 1; i <= events; i++ {
 		frame, _, _ := g.next()
@@ -70,6 +70,9 @@ func TestSoakMillionEvents(t *testing.T) {
 		if i%checkpoint == 0 && i >= warmUp {
 			h := liveHeap()
 			heaps = append(heaps, h)
+			if firstSeries == 0 {
+				firstSeries = series
+			}
 			t.Logf("%7d events: live heap %6.2f MiB, %d series", i, float64(h)/(1<<20), series)
 		}
 	}
@@ -80,6 +83,11 @@ func TestSoakMillionEvents(t *testing.T) {
 	if limit := first + first/10 + slack; last > limit {
 		t.Errorf("live heap grew from %.2f MiB to %.2f MiB over %d events at a steady entity count (limit %.2f MiB)",
 			float64(first)/(1<<20), float64(last)/(1<<20), events-warmUp, float64(limit)/(1<<20))
+	}
+
+	// The page does not grow either: ids never become labels.
+	if series > firstSeries+firstSeries/10 {
+		t.Errorf("a scrape grew from %d to %d series at a steady entity count", firstSeries, series)
 	}
 
 	// Nothing was lost on the way: every caller change and call counted.
