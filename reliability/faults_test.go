@@ -568,3 +568,42 @@ func TestStuckScrapeDoesNotBlockIngest(t *testing.T) {
 	enqueue(pbx, queue, 10)
 	e.awaitCounter(10, "portsip_queue_callers_total", enqueued...)
 }
+
+// TestPBXSendsGarbageBetweenEvents: frames that cannot be used are counted
+// by reason and skipped; the events around them are counted, exactly, and
+// the session stays.
+func TestPBXSendsGarbageBetweenEvents(t *testing.T) {
+	pbx := newPBX(t)
+	e := startExporter(t, clientConfig(pbx.URL))
+	e.awaitUp()
+
+	garbage := []func(){
+		func() { pbx.SendBinary([]byte{0x00, 0xff, 0x7b}) },
+		func() { pbx.SendRaw([]byte(`{"event_type":"queue_caller_status","tenant_id":`)) },
+		func() { pbx.SendRaw([]byte(`[1,2,3]`)) },
+		func() { pbx.SendRaw([]byte(`{"event_type":42}`)) },
+		func() { pbx.SendRaw([]byte(`{"tenant_id":"1"}`)) },
+		func() { pbx.SendRaw([]byte(strings.Repeat("[", 100000))) },
+	}
+	const rounds = 20
+	for range rounds {
+		for _, g := range garbage {
+			g()
+			enqueue(pbx, queue, 1)
+		}
+	}
+	s := e.awaitCounter(rounds*float64(len(garbage)), "portsip_queue_callers_total", enqueued...)
+	rejected := 0.0
+	for _, reason := range wsi.InvalidReasons {
+		rejected += s.counter("portsip_wsi_invalid_messages_total", "reason", reason)
+	}
+	if want := float64(rounds * len(garbage)); rejected != want {
+		t.Errorf("%v frames rejected, want %v:\n%s", rejected, want, portsipLines(s.body))
+	}
+	if v := s.counter("portsip_wsi_invalid_messages_total", "reason", wsi.ReasonBinaryFrame); v != rounds {
+		t.Errorf("binary frames = %v, want %d", v, rounds)
+	}
+	if v := s.counter("portsip_wsi_connection_attempts_total"); v != 1 {
+		t.Errorf("connection attempts = %v: garbage ended the session", v)
+	}
+}
