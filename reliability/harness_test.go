@@ -178,11 +178,10 @@ func (r *relay) holdNextDown() (down <-chan struct{}, release func()) {
 // running into a collector.Collector registered with the Go and process
 // collectors, served by promhttp with the same options.
 type exporter struct {
-	t      *testing.T
-	client *wsi.Client
-	relay  *relay
-	url    string
-	http   *http.Client
+	t     *testing.T
+	relay *relay
+	url   string
+	http  *http.Client
 }
 
 func startExporter(t *testing.T, cfg wsi.Config, opts ...func(*relay)) *exporter {
@@ -208,7 +207,7 @@ func startExporter(t *testing.T, cfg wsi.Config, opts ...func(*relay)) *exporter
 		defer close(done)
 		_ = client.Run(ctx, r)
 	}()
-	e := &exporter{t: t, client: client, relay: r, url: srv.URL + "/metrics", http: &http.Client{Timeout: 10 * time.Second}}
+	e := &exporter{t: t, relay: r, url: srv.URL + "/metrics", http: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		r.afterDown.open()
 		r.beforeEach.open()
