@@ -260,10 +260,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // only this stalls ingest (BenchmarkScrapeCopy).
 func (c *Collector) copyState() *samples {
 	s := newSamples(int(c.lastRows.Load()) + 64)
+	c.mu.Lock()
+	// Read under the lock: the client publishes its subscriptions before
+	// it calls SessionUp, which waits for this lock, so a scrape that sees
+	// the session up also sees what it subscribed. (The client never holds
+	// its own lock while calling the Handler: no lock-order cycle.)
 	if c.stats != nil {
 		renderStats(s, c.stats.Stats())
 	}
-	c.mu.Lock()
 	now := c.cfg.Now()
 	c.sweepCalls(now)
 	c.render(s, now)
