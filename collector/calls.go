@@ -81,13 +81,16 @@ func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
 		}
 	}
 
+	// call_status decides when sent: a call the PBX calls noanswer or
+	// fail may still carry an answered_time or talk_duration (an IVR or
+	// voicemail took it), and that talk is not an answered call's.
 	answered := e.AnsweredTime > 0 || e.TalkDuration.Value > 0
 	dir := c.enum(c.enums.direction, e.Direction)
 	status := "noanswer"
 	switch {
 	case e.CallStatus != "":
 		status = c.enum(c.enums.callStatus, e.CallStatus)
-		answered = answered || status == "answered"
+		answered = status == "answered"
 	case answered:
 		status = "answered"
 	}

@@ -70,9 +70,9 @@
 // call_start and call_update_info make a call active (an update for a call
 // whose start was missed, across a reconnect, counts too); call_cdr ends
 // it. An active call with no call_cdr is forgotten CallExpiry after it was
-// first seen, checked at most once a minute. Without call_status, a call
-// is answered when answered_time or talk_duration is positive, else
-// noanswer. Talk time is observed for answered calls only: talk_duration,
+// first seen, checked at most once a minute. call_status says whether a
+// call was answered; without it, a call is answered when answered_time or
+// talk_duration is positive, else noanswer. Talk time is observed for answered calls only: talk_duration,
 // else ended_time - answered_time. Ring time is observed for calls that
 // rang (ring_time or ring_duration positive): ring_duration, else from
 // ring_time to answered_time (ended_time when unanswered). Times of 0 did

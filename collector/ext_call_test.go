@@ -208,6 +208,25 @@ func TestDurations(t *testing.T) {
 	}
 }
 
+// call_status decides whether a call was answered when it is sent: talk
+// the PBX reports for a noanswer or failed call (an IVR or voicemail took
+// it) must not enter the answered calls' talk time. Without call_status
+// the times decide.
+func TestCallStatusDecidesTalk(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c1", Direction: "in", CallStatus: "noanswer",
+			AnsweredTime: 100, EndedTime: 130},
+		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c2", Direction: "in", CallStatus: "fail",
+			TalkDuration: wsi.OptInt{Value: 12, Set: true}},
+		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c3", Direction: "in", AnsweredTime: 100, EndedTime: 145},
+	)
+	const t1 = `tenant_id="676398719834259456"`
+	h.expect(t, callsLines(t1, map[callKey]int{{"inbound", "noanswer"}: 1, {"inbound", "fail"}: 1, {"inbound", "answered"}: 1})+
+		dirLines("portsip_call_talk_seconds", t1, TalkBuckets, map[string][]float64{"inbound": {45}}),
+		"portsip_calls_total", "portsip_call_talk_seconds")
+}
+
 // A series born at 1 shows rate() no increase: a tenant's first call of
 // each direction and status would be invisible to the call failure rule.
 // At the tenant's first call event they are all there, at 0; a tenant
