@@ -164,6 +164,9 @@ func New(cfg Config, stats StatsSource) *Collector {
 	c.enums.direction.alias = map[string]string{
 		"ext": "internal", "in": "inbound", "out": "outbound", "in2out": "inbound_outbound",
 	}
+	// The vendor's own extension_status sample spells ON_CALL as ON_ACLL:
+	// a supervisor counting extensions on a call must not miss those.
+	c.enums.callState.alias = map[string]string{"on_acll": "on_call"}
 	return c
 }
 

@@ -55,7 +55,8 @@
 //
 // # Extensions
 //
-// The extension label is the user part of the SIP URI. Presence is kept as
+// The extension label is the user part of the SIP URI. The call status
+// ON_ACLL, a typo in the vendor's own sample, is on_call. Presence is kept as
 // sent, lower-cased: v22.2 says "available" where v22.3 says "online", and
 // merging them silently would hide which one the PBX sends (sum both in a
 // query when they mean the same). The documented presences and call

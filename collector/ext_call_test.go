@@ -13,8 +13,8 @@ const tenantE = "794493068765036544"
 
 func extHdr(typ string) wsi.Header { return wsi.Header{EventType: typ, TenantID: tenantE} }
 
-// The vendor's extension_status sample: the typo ON_ACLL passes through
-// normalised, presence is kept as sent, lower-cased.
+// The vendor's extension_status sample: its typo ON_ACLL is on_call,
+// presence is kept as sent, lower-cased.
 func vendorExtensionStatus() *wsi.ExtensionStatus {
 	return &wsi.ExtensionStatus{Header: extHdr(wsi.TypeExtensionStatus), Status: []wsi.ExtensionState{
 		{Extension: "sip:101@test.io", ExtensionID: "794493219508322304", CallStatus: "ON_ACLL", Presence: "AWAY", Time: 1704186780},
@@ -31,7 +31,7 @@ portsip_extension_online{extension="101",`+t1+`} 0
 portsip_extension_online{extension="102",`+t1+`} 0
 portsip_extension_presence{extension="101",presence="away",`+t1+`} 1
 portsip_extension_presence{extension="102",presence="online",`+t1+`} 1
-portsip_extension_call_state{extension="101",state="on_acll",`+t1+`} 1
+portsip_extension_call_state{extension="101",state="on_call",`+t1+`} 1
 portsip_extension_call_state{extension="102",state="on_call",`+t1+`} 1
 portsip_extensions{`+t1+`} 2
 portsip_extensions_online{`+t1+`} 0
@@ -41,10 +41,9 @@ portsip_extensions_by_presence{presence="available",`+t1+`} 0
 portsip_extensions_by_presence{presence="lunch",`+t1+`} 0
 portsip_extensions_by_presence{presence="business_trip",`+t1+`} 0
 portsip_extensions_by_presence{presence="do_not_disturb",`+t1+`} 0
-portsip_extensions_by_call_state{state="on_call",`+t1+`} 1
+portsip_extensions_by_call_state{state="on_call",`+t1+`} 2
 portsip_extensions_by_call_state{state="ringing",`+t1+`} 0
 portsip_extensions_by_call_state{state="idle",`+t1+`} 0
-portsip_extensions_by_call_state{state="on_acll",`+t1+`} 1
 `, "portsip_extension_online", "portsip_extension_presence", "portsip_extension_call_state",
 		"portsip_extensions", "portsip_extensions_online", "portsip_extensions_by_presence", "portsip_extensions_by_call_state")
 
