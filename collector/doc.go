@@ -33,7 +33,10 @@
 // caller's wait is the leave timestamp minus the enqueue timestamp (from
 // enqueue or the snapshot's waiting_list), clamped at 0; a missing
 // timestamp is the collector's clock. A leave of a caller never seen is
-// counted by reason without a wait observation. A queue's callers_total
+// counted by reason without a wait observation. Every reason but enqueue
+// ends a caller's wait, one the vendor does not document (or an empty one)
+// too, without an observation: a caller kept waiting would age until the
+// next snapshot and raise false alerts. A queue's callers_total
 // reasons and wait_seconds outcomes exist from the queue's first event, at
 // 0, so rate() sees its first caller: a series born at 1 shows no
 // increase. Callers with neither a session_id nor a number cannot be

@@ -106,6 +106,30 @@ func TestLeaveReasonsGiveOutcomes(t *testing.T) {
 		"portsip_queue_wait_seconds", "portsip_queue_callers_total")
 }
 
+// Every change of a caller other than enqueue takes it off the waiting
+// list, also under a reason the vendor does not document: a caller kept
+// there would age until the next reconnect, and page someone through
+// PortsipQueueLongWait and PortsipQueueNoAgentsReady. Only the documented
+// reasons have an outcome to observe the wait under.
+func TestUnknownLeaveReasonEndsTheWait(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	h.apply(queueStatus("8001", "Q1", nil))
+	h.apply(callers("Q1", callerEv("s1", "enqueue", ts), callerEv("s2", "enqueue", ts)))
+	h.clock.Advance(10 * time.Minute)
+	h.apply(callers("Q1", callerEv("s1", "Transferred", ts+30), callerEv("s2", "", ts+40)))
+	h.expect(t, `
+portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 0
+portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
+portsip_queue_oldest_wait_seconds{`+q8001+`} 0
+`+callersTotal(q8001, 2, 0, 0, 0, 0)+`
+portsip_queue_callers_total{`+q8001+`,reason="transferred"} 1
+portsip_queue_callers_total{`+q8001+`,reason="unknown"} 1
+`+waitLines(q8001, nil),
+		"portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds", "portsip_queue_callers_total",
+		"portsip_queue_wait_seconds")
+}
+
 func TestCallbackEntriesAreTheirOwnKind(t *testing.T) {
 	h := newHarness(t)
 	ts := h.clock.Unix(-30)

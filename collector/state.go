@@ -394,16 +394,19 @@ func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
 			c.addCaller(q, u, now)
 			continue
 		}
-		o := outcomeOf(reason)
-		if o < 0 {
-			continue
-		}
+		// Any other change takes the caller off the waiting list, even
+		// under a reason we do not know: kept there, it would age until the
+		// next snapshot and page someone about a wait that ended.
 		k := c.label(callerKey(u))
 		w, ok := q.waiting[k]
 		if !ok {
 			continue // enqueued before we were listening: no wait to observe
 		}
 		delete(q.waiting, k)
+		o := outcomeOf(reason)
+		if o < 0 {
+			continue // no outcome to observe the wait under
+		}
 		left := u.Timestamp
 		if left <= 0 {
 			left = now.Unix()
