@@ -56,21 +56,45 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // (replaced by U+FFFD). Decode is safe for concurrent use and keeps no
 // reference to data.
 func Decode(data []byte) (ev Event, rep *Reply, err error) {
-	d := decoder{data: data}
+	ev, rep, _, err = decode(data, false)
+	return ev, rep, err
+}
+
+// utf8BOM is the byte order mark some JSON producers put first.
+const utf8BOM = "\xef\xbb\xbf"
+
+// decodeNext decodes the first JSON object of a text frame and returns the
+// rest of the frame after it. It is what the Client reads frames with,
+// more forgiving than Decode where the undocumented framing might differ
+// on a PBX: a leading byte order mark is skipped (RFC 8259 allows a parser
+// to ignore one), and objects sent back to back in one frame, with or
+// without white space between them, are each decoded. rest is empty when
+// the frame is done, and always after a ReasonMalformedJSON error: after a
+// syntax error nothing in the frame can be trusted.
+func decodeNext(frame []byte) (ev Event, rep *Reply, rest []byte, err error) {
+	if len(frame) >= len(utf8BOM) && string(frame[:len(utf8BOM)]) == utf8BOM {
+		frame = frame[len(utf8BOM):]
+	}
+	return decode(frame, true)
+}
+
+func decode(data []byte, several bool) (ev Event, rep *Reply, rest []byte, err error) {
+	d := decoder{data: data, several: several}
 	defer func() {
 		if r := recover(); r != nil {
 			se, ok := r.(*SyntaxError)
 			if !ok {
 				panic(r)
 			}
-			ev, rep, err = nil, nil, &DecodeError{Reason: ReasonMalformedJSON, Err: se}
+			ev, rep, rest, err = nil, nil, nil, &DecodeError{Reason: ReasonMalformedJSON, Err: se}
 		}
 	}()
 	ev, rep = d.frame()
+	rest = data[d.pos:]
 	if d.invalid != nil {
-		return nil, nil, &DecodeError{Reason: ReasonInvalidEvent, Err: d.invalid}
+		return nil, nil, rest, &DecodeError{Reason: ReasonInvalidEvent, Err: d.invalid}
 	}
-	return ev, rep, nil
+	return ev, rep, rest, nil
 }
 
 // SyntaxError is why a frame is not JSON, with the byte offset it was
@@ -97,6 +121,7 @@ type decoder struct {
 	invalid error
 	scratch []byte // unescaped strings; valid until the next string is read
 	name    []byte // the key of the member being read
+	several bool   // another object may follow the first (decodeNext)
 }
 
 func (d *decoder) fail(msg string) {
@@ -140,7 +165,7 @@ func (d *decoder) frame() (Event, *Reply) {
 		d.event("") // validate the rest
 	}
 	d.ws()
-	if d.pos != len(d.data) {
+	if d.pos != len(d.data) && !(d.several && d.data[d.pos] == '{') {
 		d.fail("data after the JSON object")
 	}
 	return ev, rep
@@ -262,12 +287,34 @@ func (d *decoder) reply() *Reply {
 		case kStatus:
 			r.Status, _ = d.int(o.id)
 		case kError:
-			r.Error = d.str(o.id)
+			// The shape of an error is undocumented; whatever it is, it
+			// is the text an operator needs to see.
+			r.Error = d.any(o.id)
+		case kTopics:
+			r.Topics = d.topics(o.id)
 		default:
 			d.skipValue()
 		}
 	}
 	return r
+}
+
+// topics reads the topics a reply names: an array of strings, or one
+// string.
+func (d *decoder) topics(id key) []string {
+	if d.peekByte() == '"' {
+		return []string{d.str(id)}
+	}
+	var a array
+	var out []string
+	if d.openArray(&a, id) {
+		for d.elem(&a) {
+			if t := d.str(id); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // header decodes the keys every event has, and skips any other.

@@ -76,6 +76,7 @@ const (
 	kCallType
 	kDestination
 	kCost
+	kTopics
 	numKeys
 )
 
@@ -150,6 +151,7 @@ var keyNames = [numKeys]string{
 	kCallType:             "call_type",
 	kDestination:          "destination",
 	kCost:                 "cost",
+	kTopics:               "topics",
 }
 
 // keyID returns the number of a known key, kUnknown for any other.
@@ -293,6 +295,8 @@ func keyID(name []byte) key {
 		return kDestination
 	case "cost":
 		return kCost
+	case "topics":
+		return kTopics
 	}
 	return kUnknown
 }

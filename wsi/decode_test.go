@@ -125,8 +125,8 @@ func TestDecodeVendorSamples(t *testing.T) {
 		"facts_auth_reply_error.json":       &Reply{Command: "auth", ID: "2", Status: -1, Error: "..."},
 		"auth_username.json":                &Reply{Command: "auth"},
 		"auth_extension_number.json":        &Reply{Command: "auth"},
-		"unsubscribe_queue_events.json":     &Reply{Command: "unsubscribe"},
-		"unsubscribe_extension_events.json": &Reply{Command: "unsubscribe"},
+		"unsubscribe_queue_events.json":     &Reply{Command: "unsubscribe", Topics: []string{TopicQueueEvents}},
+		"unsubscribe_extension_events.json": &Reply{Command: "unsubscribe", Topics: []string{TopicExtensionEvents}},
 	}
 	files, err := filepath.Glob("testdata/vendor/*.json")
 	if err != nil || len(files) == 0 {
@@ -148,7 +148,8 @@ func TestDecodeVendorSamples(t *testing.T) {
 			case ok:
 				checkEqual(t, name, ev, w)
 			case strings.HasPrefix(name, "subscribe_"):
-				checkEqual(t, name, rep, &Reply{Command: "subscribe"})
+				topic := strings.TrimSuffix(strings.TrimPrefix(name, "subscribe_"), ".json")
+				checkEqual(t, name, rep, &Reply{Command: "subscribe", Topics: []string{topic}})
 			default:
 				t.Fatalf("no expectation for %s", name)
 			}
@@ -540,4 +541,92 @@ func ExampleDecode() {
 		}
 	}
 	// Output: 677046776364007424 42 hangup 1676206249
+}
+
+// Replies are undocumented beyond auth: whatever shape a PBX gives them,
+// the client must still read which command failed and why.
+func TestDecodeReplyShapes(t *testing.T) {
+	for _, tc := range []struct {
+		frame string
+		want  *Reply
+		ok    bool
+	}{
+		{`{"command":"subscribe","status":0}`, &Reply{Command: "subscribe"}, true},
+		{`{"command":"subscribe","status":"0","id":3,"topics":["cdr_events","queue_events"],"tenants":["1"],"server":{"v":"22.3"}}`,
+			&Reply{Command: "subscribe", ID: "3", Topics: []string{"cdr_events", "queue_events"}}, true},
+		{`{"command":"subscribe","topics":"cdr_events","status":-1,"error":"permission denied"}`,
+			&Reply{Command: "subscribe", Topics: []string{"cdr_events"}, Status: -1, Error: "permission denied"}, false},
+		{`{"command":"auth","error":"wrong password"}`, &Reply{Command: "auth", Error: "wrong password"}, false},
+		{`{"command":"auth","status":-1}`, &Reply{Command: "auth", Status: -1}, false},
+		{`{"command":"auth","status":0,"error":null}`, &Reply{Command: "auth"}, true},
+		{`{"command":"auth","status":-1,"error":{"code":403,"text":"no"}}`, &Reply{Command: "auth", Status: -1, Error: `{"code":403,"text":"no"}`}, false},
+		{`{"command":"auth","status":-1,"error":403}`, &Reply{Command: "auth", Status: -1, Error: "403"}, false},
+	} {
+		_, rep := decodeOK(t, []byte(tc.frame))
+		checkEqual(t, tc.frame, rep, tc.want)
+		if rep.OK() != tc.ok {
+			t.Errorf("%s: OK() = %v, want %v", tc.frame, rep.OK(), tc.ok)
+		}
+	}
+}
+
+// The client reads frames with decodeNext: a byte order mark and objects
+// sent back to back in one frame cost nothing, while Decode keeps to one
+// object per frame as encoding/json does.
+func TestDecodeNext(t *testing.T) {
+	const (
+		a = `{"event_type":"queue_created","queue_number":"1"}`
+		b = `{"command":"subscribe","status":0}`
+	)
+	type result struct {
+		ev     string // event_type, or "reply", or the error reason
+		rest   int    // bytes left
+		number string
+	}
+	decodeAll := func(frame string) []result {
+		var out []result
+		data := []byte(frame)
+		for more := true; more; more = len(data) > 0 {
+			ev, rep, rest, err := decodeNext(data)
+			var de *DecodeError
+			switch {
+			case errors.As(err, &de):
+				out = append(out, result{ev: de.Reason, rest: len(rest)})
+			case rep != nil:
+				out = append(out, result{ev: "reply", rest: len(rest)})
+			case ev != nil:
+				r := result{ev: ev.Head().EventType, rest: len(rest)}
+				if qm, ok := ev.(*QueueManagement); ok {
+					r.number = qm.QueueNumber
+				}
+				out = append(out, r)
+			default:
+				t.Fatalf("decodeNext(%q): nothing", data)
+			}
+			data = rest
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		frame string
+		want  []result
+	}{
+		{a, []result{{TypeQueueCreated, 0, "1"}}},
+		{"\xef\xbb\xbf" + a, []result{{TypeQueueCreated, 0, "1"}}},
+		{"\xef\xbb\xbf \n" + b + "\n", []result{{"reply", 0, ""}}},
+		{b + a, []result{{"reply", len(a), ""}, {TypeQueueCreated, 0, "1"}}},
+		{a + "\n" + a + "\r\n", []result{{TypeQueueCreated, len(a) + 2, "1"}, {TypeQueueCreated, 0, "1"}}},
+		{`{"command":5}` + a, []result{{ReasonInvalidEvent, len(a), ""}, {TypeQueueCreated, 0, "1"}}},
+		{a + `{"event_type":`, []result{{TypeQueueCreated, len(`{"event_type":`), "1"}, {ReasonMalformedJSON, 0, ""}}},
+		{a + ` x` + a, []result{{ReasonMalformedJSON, 0, ""}}},
+		{a + `[` + a + `]`, []result{{ReasonMalformedJSON, 0, ""}}},
+		{"", []result{{ReasonMalformedJSON, 0, ""}}},
+		{"\xef\xbb", []result{{ReasonMalformedJSON, 0, ""}}},
+	} {
+		if got := decodeAll(tc.frame); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("decodeNext(%q) = %+v, want %+v", tc.frame, got, tc.want)
+		}
+	}
+	checkReject(t, []byte(a+a), ReasonMalformedJSON)
+	checkReject(t, []byte("\xef\xbb\xbf"+a), ReasonMalformedJSON)
 }

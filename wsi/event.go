@@ -346,8 +346,11 @@ type Unknown struct {
 type Reply struct {
 	Command string
 	ID      string
-	Status  int64 // 0 is success
-	Error   string
+	Status  int64  // 0 is success
+	Error   string // a non-string error is kept as its JSON text
+	// Topics are the topics a subscribe reply names, when it names any
+	// (undocumented; a reply naming them is matched to them).
+	Topics []string
 }
 
 // OK reports whether the command succeeded.

@@ -58,6 +58,11 @@ func FuzzDecode(f *testing.F) {
 		if !reflect.DeepEqual(ev, ev2) || !reflect.DeepEqual(rep, rep2) || !reflect.DeepEqual(err, err2) {
 			t.Fatalf("Decode(%q) is not deterministic", data)
 		}
+		// The client's reader agrees with Decode on every single value.
+		ev3, rep3, rest, err3 := decodeNext(data)
+		if !reflect.DeepEqual(ev, ev3) || !reflect.DeepEqual(rep, rep3) || !reflect.DeepEqual(err, err3) || len(rest) != 0 {
+			t.Fatalf("decodeNext(%q) = %v, %v, %q, %v; Decode gives %v, %v, %v", data, ev3, rep3, rest, err3, ev, rep, err)
+		}
 		if ev == nil {
 			return
 		}
