@@ -121,9 +121,12 @@ type Stats struct {
 	ConnectionAttempts uint64
 	ConnectionErrors   map[string]uint64 // by Stage*
 	InvalidMessages    map[string]uint64 // by Reason*
-	Events             map[string]uint64 // by event type; unknown types under TypeOther
-	LastEvent          time.Time         // zero before the first event
-	Subscriptions      map[string]bool   // topic -> active in the current session; all false when down
+	Events             map[string]uint64 // handed to the Handler, by event type; unknown types under TypeOther
+	// OtherTenantEvents counts the events a PBX sent for a tenant not in
+	// Config.Tenants (global mode), which are dropped.
+	OtherTenantEvents uint64
+	LastEvent         time.Time       // zero before the first event
+	Subscriptions     map[string]bool // topic -> active in the current session; all false when down
 }
 
 // Client keeps one WSI session and reconnects it forever.
@@ -133,12 +136,13 @@ type Stats struct {
 // and subscription back off the same way. Run and Check must not be called
 // concurrently on one Client; Stats may be called at any time.
 type Client struct {
-	cfg    Config
-	log    *slog.Logger
-	tls    *tls.Config
-	global bool     // system administrator: global_* topics with tenants
-	learn  bool     // tenant mode without Queues: learn them from queue_management_events
-	topics []string // every topic this client may subscribe, for Stats
+	cfg     Config
+	log     *slog.Logger
+	tls     *tls.Config
+	global  bool            // system administrator: global_* topics with tenants
+	tenants map[string]bool // global mode: Config.Tenants, to drop the events of others
+	learn   bool            // tenant mode without Queues: learn them from queue_management_events
+	topics  []string        // every topic this client may subscribe, for Stats
 
 	// sleep waits d or until ctx is done, reporting whether d passed.
 	// Tests replace it to observe back-off without waiting for real.
@@ -221,6 +225,10 @@ func New(cfg Config) (*Client, error) {
 		learn:       !global && len(cfg.Queues) == 0,
 		sleep:       sleepCtx,
 		lastRefusal: map[string]string{},
+		tenants:     map[string]bool{},
+	}
+	for _, t := range cfg.Tenants {
+		c.tenants[t] = true
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -390,6 +398,12 @@ func (c *Client) countError(err error) {
 func (c *Client) countInvalid(reason string) {
 	c.mu.Lock()
 	c.stats.InvalidMessages[reason]++
+	c.mu.Unlock()
+}
+
+func (c *Client) countOtherTenant() {
+	c.mu.Lock()
+	c.stats.OtherTenantEvents++
 	c.mu.Unlock()
 }
 

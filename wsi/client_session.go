@@ -241,33 +241,46 @@ func (s *session) readLoop() {
 			s.shrink()
 			continue
 		}
-		received := time.Now()
-		ev, reply, err := Decode(s.buf.Bytes())
+		if !s.deliver(s.buf.Bytes(), time.Now()) {
+			return
+		}
 		s.shrink()
+	}
+}
+
+// deliver decodes a text frame and hands each of its objects to the
+// session loop; false when the session is closing. The framing is
+// undocumented, so a frame holding several objects is read as several
+// frames rather than lost whole (see decodeNext). Events are counted where
+// the Handler gets them, not here: a frame read just before the session
+// ends may never reach it.
+func (s *session) deliver(data []byte, received time.Time) bool {
+	for more := true; more; more = len(data) > 0 {
+		var f frame
+		var err error
+		f.ev, f.reply, data, err = decodeNext(data)
 		if err != nil {
 			reason := ReasonMalformedJSON
 			var de *DecodeError
 			if errors.As(err, &de) {
 				reason = de.Reason
 			}
-			c.countInvalid(reason)
-			c.log.Debug("invalid frame skipped", "reason", reason, "err", err)
+			s.c.countInvalid(reason)
+			s.c.log.Debug("invalid frame skipped", "reason", reason, "err", err)
 			continue
 		}
-		f := frame{reply: reply}
-		if ev != nil {
-			ev.Head().Received = received
-			c.countEvent(ev, received)
-			f.ev = ev
-		} else if reply == nil {
+		if f.ev != nil {
+			f.ev.Head().Received = received
+		} else if f.reply == nil {
 			continue
 		}
 		select {
 		case s.frames <- f:
 		case <-s.done:
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // shrink drops a buffer grown by an unusually large frame, so one burst
@@ -330,7 +343,7 @@ func (s *session) auth(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &Error{Stage: StageAuth, Err: err}
+		return &Error{Stage: StageAuth, PBXError: s.c.redact(closeText(err)), Err: err}
 	}
 	if err := s.write(authCommand{
 		Command:         "auth",
@@ -362,6 +375,16 @@ func (s *session) auth(ctx context.Context) error {
 		}
 		return &Error{Stage: StageAuth, PBXError: text, Err: fmt.Errorf("the PBX refused authentication: %s", text)}
 	}
+}
+
+// closeText is the reason a PBX gave in its close frame, if it sent one:
+// a PBX may refuse a command by closing the session with the reason.
+func closeText(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Text
+	}
+	return ""
 }
 
 // redact removes the password from text the PBX sent back, in case a PBX
@@ -427,7 +450,7 @@ func (s *session) subscribeAll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &Error{Stage: StageSubscribe, Err: err}
+		return &Error{Stage: StageSubscribe, PBXError: c.redact(closeText(err)), Err: err}
 	}
 	if err != nil {
 		return fail(fmt.Errorf("sending subscribe: %w", err))
@@ -521,18 +544,82 @@ func (s *session) assumeAccepted() {
 	}
 }
 
-// handleReply matches a reply to the oldest subscribe still waiting for
-// one. Anything else is logged and otherwise ignored: the PBX's replies are
-// undocumented, and an unexpected one must never end a session.
+// handleReply decides the subscriptions a subscribe reply is about (see
+// replied). Anything else is logged and otherwise ignored: the PBX's
+// replies are undocumented, and an unexpected one must never end a session.
 func (s *session) handleReply(r *Reply) {
 	c := s.c
-	if r.Command != "subscribe" || len(s.pending) == 0 {
-		c.log.Debug("reply from the PBX ignored", "command", r.Command, "id", r.ID, "status", r.Status, "error", c.redact(r.Error))
+	var subs []*subscription
+	if r.Command == "subscribe" {
+		subs = s.replied(r)
+	}
+	if len(subs) == 0 {
+		c.log.Debug("reply from the PBX ignored", "command", r.Command, "id", r.ID, "status", r.Status, "error", c.redact(r.Error), "topics", r.Topics)
 		return
 	}
 	s.sawReply = true
-	sub := s.pending[0]
-	s.pending = s.pending[1:]
+	for _, sub := range subs {
+		s.decide(sub, r)
+	}
+	if s.up {
+		c.setSubscriptions(s.topics())
+	}
+}
+
+// replied takes from pending the subscriptions a subscribe reply answers.
+// Requests carry no id, so the reply cannot say which command it answers;
+// in order of trust:
+//   - a reply that names topics answers the oldest waiting subscription of
+//     each, whatever order the PBX replies in;
+//   - a refusal whose text names a waiting topic answers that one, for a
+//     PBX that replies to refusals only;
+//   - any other reply answers the oldest waiting subscription, the order
+//     a PBX that replies to every command in turn keeps.
+func (s *session) replied(r *Reply) []*subscription {
+	var picked []int
+	for _, t := range r.Topics {
+		if i := slices.IndexFunc(s.pending, func(sub *subscription) bool { return sub.topic == t }); i >= 0 && !slices.Contains(picked, i) {
+			picked = append(picked, i)
+		}
+	}
+	if len(r.Topics) == 0 && r.Error != "" {
+		if i := slices.IndexFunc(s.pending, func(sub *subscription) bool { return namesTopic(r.Error, sub.topic) }); i >= 0 {
+			picked = append(picked, i)
+		}
+	}
+	if len(r.Topics) == 0 && len(picked) == 0 && len(s.pending) > 0 {
+		picked = append(picked, 0)
+	}
+	var subs []*subscription
+	for _, i := range picked {
+		subs = append(subs, s.pending[i])
+	}
+	s.pending = slices.DeleteFunc(s.pending, func(sub *subscription) bool { return slices.Contains(subs, sub) })
+	return subs
+}
+
+// namesTopic reports whether text holds topic as a word of its own:
+// "queue_events" is not named by "global_queue_events".
+func namesTopic(text, topic string) bool {
+	word := func(c byte) bool {
+		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	for i := 0; ; {
+		j := strings.Index(text[i:], topic)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(topic)
+		if (start == 0 || !word(text[start-1])) && (end == len(text) || !word(text[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// decide records the PBX's answer to one subscription.
+func (s *session) decide(sub *subscription, r *Reply) {
+	c := s.c
 	sub.decided, sub.replied = true, true
 	sub.ok = r.OK()
 	if sub.ok {
@@ -550,9 +637,6 @@ func (s *session) handleReply(r *Reply) {
 		}
 		c.lastRefusal[sub.key()] = sub.err
 		c.log.Log(context.Background(), level, "the PBX refused a subscription", "topic", sub.topic, "queue", sub.queue, "error", sub.err)
-	}
-	if s.up {
-		c.setSubscriptions(s.topics())
 	}
 }
 
@@ -604,8 +688,16 @@ func (s *session) serve(ctx context.Context, h Handler, stop <-chan time.Time) e
 const maxLearntQueues = 10000
 
 // handleEvent learns queues when the Config names none, then hands the
-// event on.
+// event on and counts it.
 func (s *session) handleEvent(ev Event, h Handler) error {
+	c := s.c
+	if tenant := ev.Head().TenantID; c.global && tenant != "" && !c.tenants[tenant] {
+		// A PBX that ignores the tenants filter would otherwise make an
+		// exporter sharded by tenant report another shard's tenants twice.
+		c.countOtherTenant()
+		c.log.Debug("event for a tenant not subscribed dropped", "event_type", ev.Head().EventType, "tenant_id", tenant)
+		return nil
+	}
 	if qm, ok := ev.(*QueueManagement); ok && s.c.learn && qm.QueueNumber != "" {
 		var err error
 		switch _, known := s.queues[qm.QueueNumber]; {
@@ -623,5 +715,8 @@ func (s *session) handleEvent(ev Event, h Handler) error {
 		}
 	}
 	h.HandleEvent(ev)
+	// Counted once the Handler has it, so that Stats.Events never runs
+	// ahead of what the Handler applied.
+	c.countEvent(ev, ev.Head().Received)
 	return nil
 }

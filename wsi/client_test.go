@@ -1086,3 +1086,49 @@ func TestClientWrongPath(t *testing.T) {
 		t.Fatalf("Check: %v, want a dial *Error naming the HTTP status", err)
 	}
 }
+
+// Stats.Events counts what the Handler got: frames the reader had
+// buffered when the client stopped were never handed over, so they are
+// not counted either.
+func TestClientCountsOnlyDeliveredEvents(t *testing.T) {
+	pbx := newPBX(t, false)
+	cfg := testConfig(pbx.URL, nil)
+	cfg.PingInterval = 50 * time.Millisecond
+	cfg.Extensions = []string{"101"}
+	c := newClient(t, cfg)
+	h := &handler{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, h) }()
+	waitFor(t, "the snapshots", func() bool { _, _, n := h.counts(); return n == 5 })
+
+	h.mu.Lock()
+	h.block = make(chan struct{})
+	h.mu.Unlock()
+	const n = 200
+	for i := range n {
+		pbx.SetPresence(tenantID, "101", "AWAY", fmt.Sprint(i))
+	}
+	// Time for the reader to fill its buffer behind the blocked Handler.
+	pings := pbx.Pings()
+	waitFor(t, "four ping periods", func() bool { return pbx.Pings() >= pings+4 })
+	// Released after the cancel: the events Run still hands over are
+	// counted, the rest are not.
+	cancel()
+	close(h.block)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	var counted uint64
+	for _, v := range c.Stats().Events {
+		counted += v
+	}
+	_, _, delivered := h.counts()
+	if delivered >= 5+n {
+		t.Fatalf("every event was delivered (%d): the test did not stop the client with frames buffered", delivered)
+	}
+	if counted != uint64(delivered) {
+		t.Fatalf("Stats counts %d events, the Handler got %d", counted, delivered)
+	}
+}
