@@ -781,3 +781,41 @@ func TestStopAndResume(t *testing.T) {
 		t.Errorf("Connections() = %d, want 2", got)
 	}
 }
+
+// A queue created or changed after subscribe reaches the subscribers of
+// every queue of its tenant as a queue_status, with its id and name: the
+// management events carry only the number. A subscriber of named queues
+// gets nothing about another queue.
+func TestNewQueueStatusReachesSubscribersOfEveryQueue(t *testing.T) {
+	s := newTestServer(t)
+	admin := dial(t, s)
+	admin.auth("admin", "sys", "")
+	admin.send(sub([]string{"global_queue_events"}, "tenants", t2))
+	admin.expectReply("subscribe", 0, "")
+	admin.nextEvent("queue_status") // 9001
+	boss := dial(t, s)
+	boss.auth("gboss", "gp", "globex.test")
+	boss.send(sub([]string{"queue_events"}, ""))
+	boss.expectReply("subscribe", 0, "")
+	boss.nextEvent("queue_status") // 9001
+	named := dial(t, s)
+	named.auth("gboss", "gp", "globex.test")
+	named.send(sub([]string{"queue_events"}, "queues", "9001"))
+	named.expectReply("subscribe", 0, "")
+	named.nextEvent("queue_status") // 9001
+
+	s.AddQueue(t2, Queue{ID: "900000000000000002", Number: "9002", Name: "Returns"})
+	s.AddQueue(t2, Queue{Number: "9002", Name: "Refunds"})
+	s.Enqueue(t2, "9001", Caller{Number: "1"})
+	for who, c := range map[string]*client{"global_queue_events": admin, "queue_events": boss} {
+		for _, name := range []string{"Returns", "Refunds"} {
+			m := c.nextEvent("queue_status")
+			if m["queue_number"] != "9002" || m["queue_id"] != "900000000000000002" || m["queue_name"] != name || m["tenant_id"] != t2 {
+				t.Errorf("%s subscriber got %v, want queue_status of 9002 named %s", who, m, name)
+			}
+		}
+		c.nextEvent("queue_caller_status")
+	}
+	// Its next frame is the caller of 9001: nothing about 9002 came first.
+	named.nextEvent("queue_caller_status")
+}

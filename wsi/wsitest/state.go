@@ -213,26 +213,35 @@ func (s *Server) addExtLocked(t *tenant, x Extension, publish bool) *extension {
 
 // AddQueue adds a queue to a tenant (publishing queue_created to the
 // queue management topics), or updates it when the number is known
-// (publishing queue_updated).
+// (publishing queue_updated). Either way the queue's queue_status follows
+// on the queue topics to the sessions subscribed to every queue of the
+// tenant (global_queue_events, queue_events without a queue list): the
+// management events carry only the number, and a PBX publishes the queue
+// events of every queue of a subscribed tenant, so this is how such a
+// subscriber learns the queue's id and name without subscribing again.
 func (s *Server) AddQueue(tenantID string, q Queue) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenantLocked(tenantID)
 	typ := "queue_created"
-	if old := t.queue(q.Number); old != nil {
+	qq := t.queue(q.Number)
+	if qq != nil {
 		if q.ID == "" {
-			q.ID = old.ID
+			q.ID = qq.ID
 		}
-		old.Queue = q
+		qq.Queue = q
 		typ = "queue_updated"
 	} else {
 		if q.ID == "" {
 			q.ID = s.newIDLocked()
 		}
-		t.queues = append(t.queues, &queue{Queue: q})
+		qq = &queue{Queue: q}
+		t.queues = append(t.queues, qq)
 	}
-	s.publishLocked(route{fam: famQueueMgmt, tenant: t.ID, queue: q.Number},
-		queueMgmtMsg{EventType: typ, QueueNumber: q.Number, TenantID: t.ID})
+	r := route{fam: famQueueMgmt, tenant: t.ID, queue: q.Number}
+	s.publishLocked(r, queueMgmtMsg{EventType: typ, QueueNumber: q.Number, TenantID: t.ID})
+	r.fam = famQueue
+	s.publishLocked(r, s.queueStatusLocked(t, qq))
 }
 
 // UpdateQueue publishes queue_updated for an existing queue without
