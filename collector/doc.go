@@ -20,7 +20,9 @@
 // agent time accrued up to that moment. After SessionUp the PBX's
 // snapshots rebuild it: callers who left meanwhile are never counted, and a
 // snapshot is never counted as activity. portsip_tenant_info stays: it
-// names the tenants of the counters, which stay too. Counters and
+// names the tenants of the counters, which stay too. A queue's SLA time
+// is withheld but kept: it is a setting the PBX sends only with a breach,
+// shown again once the queue's snapshot vouches for the queue. Counters and
 // histograms never reset while the process lives.
 //
 // # Queues

@@ -259,6 +259,26 @@ portsip_tenant_info{tenant_id="676398719834259456",tenant_name="Acme"} 1
 		"portsip_up", "portsip_queue_sla_breaches_total", "portsip_calls_total", "portsip_tenant_info", "portsip_queue_callers_total")
 }
 
+// The SLA time is the queue's setting, which the PBX sends only with a
+// breach: it is hidden while no session vouches for the queue, and shown
+// again once the queue's snapshot says it still exists, rather than
+// missing until the next breach.
+func TestSLAThresholdIsASettingThatOutlivesAReconnect(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil),
+		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q1", SLATimeSecs: 20})
+	h.SessionDown(nil)
+	if n := h.series(t, "portsip_queue_sla_threshold_seconds"); n != 0 {
+		t.Fatalf("%d threshold series while down", n)
+	}
+	h.SessionUp(wsi.Session{})
+	if n := h.series(t, "portsip_queue_sla_threshold_seconds"); n != 0 {
+		t.Fatalf("%d threshold series before the queue's snapshot", n)
+	}
+	h.apply(queueStatus("8001", "Q1", nil))
+	h.expect(t, `portsip_queue_sla_threshold_seconds{`+q8001+`} 20`, "portsip_queue_sla_threshold_seconds")
+}
+
 func TestQueueIDBeforeNumber(t *testing.T) {
 	h := newHarness(t)
 	ts := h.clock.Unix(0)
