@@ -26,6 +26,12 @@ func newBackoff(initial, max time.Duration) *backoff {
 func (b *backoff) next() time.Duration {
 	d := b.initial
 	for i := 0; i < b.attempt && d < b.max; i++ {
+		if d > b.max/2 {
+			// Doubling would pass the cap, or overflow a huge one into a
+			// negative wait.
+			d = b.max
+			break
+		}
 		d *= 2
 	}
 	d = min(d, b.max)

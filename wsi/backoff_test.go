@@ -1,6 +1,7 @@
 package wsi
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -52,5 +53,28 @@ func TestBackoffManyAttemptsDoNotOverflow(t *testing.T) {
 	b.attempt = 1 << 40
 	if d := b.next(); d < 30*time.Second || d >= time.Minute {
 		t.Fatalf("delay after very many attempts = %v, want within the cap", d)
+	}
+}
+
+// However large a cap a Config asks for, doubling must not overflow into
+// a zero or negative wait, which would make the client spin.
+func TestBackoffHugeCapNeverSpins(t *testing.T) {
+	for _, max := range []time.Duration{math.MaxInt64, math.MaxInt64/2 + 1, 3 << 61} {
+		b := newBackoff(time.Second, max)
+		prev := time.Duration(0)
+		for i := range 80 {
+			d := b.next()
+			if d <= 0 || d > max {
+				t.Fatalf("max %v: delay %d = %v, want in (0, max]", max, i, d)
+			}
+			if i > 0 && d < prev/2 {
+				t.Fatalf("max %v: delay %d = %v shrank from %v", max, i, d, prev)
+			}
+			prev = d
+		}
+	}
+	b := newBackoff(1, 1) // the smallest Config allows: 1ns
+	if d := b.next(); d != 1 {
+		t.Fatalf("1ns back-off gave %v", d)
 	}
 }
