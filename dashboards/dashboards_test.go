@@ -443,3 +443,32 @@ func TestScan(t *testing.T) {
 		}
 	}
 }
+
+// The vendor's agent states name three ways of not serving a queue:
+// logged_out, offline, and online ("the agent has logged out of the
+// queue"). A query that counts agents by excluding states must exclude all
+// three, or a supervisor counts agents who took no call as staffing.
+func TestLoggedInAgentsExcludeEveryLoggedOutState(t *testing.T) {
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				sels, _, err := scan(tg.Expr)
+				if err != nil {
+					t.Fatalf("%s %s: %v", p.Title, tg.RefID, err)
+				}
+				for _, s := range sels {
+					m, ok := s.matchers["state"]
+					if s.metric != "portsip_queue_agents" || !ok || !strings.HasPrefix(m, "!~") {
+						continue
+					}
+					re := regexp.MustCompile(`^(?:` + strings.Trim(strings.TrimPrefix(m, "!~"), `"`) + `)$`)
+					for _, st := range []string{"logged_out", "offline", "online"} {
+						if !re.MatchString(st) {
+							t.Errorf("%s %s: %s counts agents in state %s", p.Title, tg.RefID, s.metric, st)
+						}
+					}
+				}
+			}
+		}
+	}
+}
