@@ -199,6 +199,24 @@ portsip_queue_agent_state_seconds_total{`+q8001+`,state="queue_call"} 5
 `, "portsip_queue_agent_state_seconds_total")
 }
 
+// An agent's time stops where the agent does: at its removal, at the
+// snapshot that no longer lists it, at the queue's destruction. A snapshot
+// repeating an agent's state does not restart or double its time.
+func TestAgentTimeStopsWithTheAgent(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil, ag("101", "READY"), ag("102", "READY"), ag("103", "READY")))
+	h.clock.Advance(10 * time.Second)
+	h.apply(queueStatus("8001", "Q1", nil, ag("101", "READY"), ag("102", "READY"), ag("103", "READY")))
+	h.clock.Advance(10 * time.Second)
+	h.apply(agentsEv("Q1", []string{"101"}))                    // 101: 20 s
+	h.apply(queueStatus("8001", "Q1", nil, ag("103", "READY"))) // 102: 20 s
+	h.clock.Advance(10 * time.Second)
+	h.apply(&wsi.QueueManagement{Header: hdr(wsi.TypeQueueDestroy), QueueNumber: "8001"}) // 103: 30 s
+	h.clock.Advance(time.Hour)
+	h.expect(t, `portsip_queue_agent_state_seconds_total{`+q8001+`,state="ready"} 70`,
+		"portsip_queue_agent_state_seconds_total")
+}
+
 func TestSnapshotAfterReconnectReplacesWithoutDoubleCounting(t *testing.T) {
 	h := newHarness(t)
 	ts := h.clock.Unix(0)
