@@ -269,6 +269,7 @@ func (d *decoder) event(typ string) Event {
 
 func (d *decoder) reply() *Reply {
 	r := &Reply{}
+	statusSet := false
 	var o object
 	d.openTop()
 	for d.next(&o) {
@@ -285,7 +286,7 @@ func (d *decoder) reply() *Reply {
 		case kID:
 			r.ID = d.str(o.id)
 		case kStatus:
-			r.Status, _ = d.int(o.id)
+			r.Status, statusSet = d.int(o.id)
 		case kError:
 			// The shape of an error is undocumented; whatever it is, it
 			// is the text an operator needs to see.
@@ -295,6 +296,9 @@ func (d *decoder) reply() *Reply {
 		default:
 			d.skipValue()
 		}
+	}
+	if !statusSet && r.Error != "" {
+		r.Status = -1
 	}
 	return r
 }

@@ -346,12 +346,16 @@ type Unknown struct {
 type Reply struct {
 	Command string
 	ID      string
-	Status  int64  // 0 is success
-	Error   string // a non-string error is kept as its JSON text
+	// Status is 0 for success, as documented, and -1 for a reply with an
+	// error and no status.
+	Status int64
+	Error  string // a non-string error is kept as its JSON text
 	// Topics are the topics a subscribe reply names, when it names any
 	// (undocumented; a reply naming them is matched to them).
 	Topics []string
 }
 
-// OK reports whether the command succeeded.
-func (r *Reply) OK() bool { return r.Status == 0 && r.Error == "" }
+// OK reports whether the command succeeded. The status decides: it is
+// what the vendor documents, and a PBX may well put text in error on
+// success ("success", "already subscribed").
+func (r *Reply) OK() bool { return r.Status == 0 }
