@@ -472,3 +472,19 @@ func TestLoggedInAgentsExcludeEveryLoggedOutState(t *testing.T) {
 		}
 	}
 }
+
+// portsip_wsi_last_event_timestamp_seconds is 0 until the first event: an
+// age computed from it without a guard shows an exporter that just started
+// as silent for 56 years.
+func TestLastEventAgeIgnoresTheZeroBeforeTheFirstEvent(t *testing.T) {
+	unguarded := regexp.MustCompile(`time\(\)\s*-\s*(?:max\()?portsip_wsi_last_event_timestamp_seconds\{[^}]*\}\)?\s*$`)
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				if strings.Contains(tg.Expr, "portsip_wsi_last_event_timestamp_seconds") && unguarded.MatchString(tg.Expr) {
+					t.Errorf("%s %s: %q takes the 0 before the first event as a time", p.Title, tg.RefID, tg.Expr)
+				}
+			}
+		}
+	}
+}
