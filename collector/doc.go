@@ -69,7 +69,10 @@
 // aggregates, 0 included, as the known agent states are in
 // portsip_queue_agents. An extension seen only in call or
 // presence events has no portsip_extension_online series until a status
-// says whether it is registered.
+// says whether it is registered. A tenant's extension gauges appear with
+// its first extension event of the session: until then zeros would claim a
+// mass logout at every reconnect, or no extensions for a tenant whose
+// extensions are not subscribed.
 //
 // # Calls
 //

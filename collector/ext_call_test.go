@@ -71,6 +71,33 @@ portsip_extensions_online{`+t1+`} 1
 		"portsip_extensions", "portsip_extensions_online")
 }
 
+// A tenant's extension gauges wait for the tenant's first extension event
+// of the session: the zeros a scrape would find between a reconnect and
+// the extension_status snapshot are a mass logout that never happened, and
+// a tenant known only from queues or calls has no extensions we know of.
+func TestExtensionGaugesWaitForTheSessionsFirstExtensionEvent(t *testing.T) {
+	h := newHarness(t)
+	h.apply(vendorExtensionStatus(),
+		&wsi.CallStart{Header: hdr(wsi.TypeCallStart), SessionID: "c1"})
+	extGauges := []string{"portsip_extensions", "portsip_extensions_online",
+		"portsip_extensions_by_presence", "portsip_extensions_by_call_state"}
+	const t1 = `tenant_id="794493068765036544"`
+	h.expect(t, `portsip_extensions{`+t1+`} 2`, "portsip_extensions")
+	h.SessionDown(nil)
+	h.SessionUp(wsi.Session{})
+	for _, g := range extGauges {
+		if n := h.series(t, g); n != 0 {
+			t.Errorf("%s: %d series before any extension event of the session", g, n)
+		}
+	}
+	h.apply(&wsi.ExtensionStatus{Header: extHdr(wsi.TypeExtensionStatus), Status: []wsi.ExtensionState{
+		{Extension: "sip:101@test.io", Online: true}}})
+	h.expect(t, `
+portsip_extensions{`+t1+`} 1
+portsip_extensions_online{`+t1+`} 1
+`, "portsip_extensions", "portsip_extensions_online")
+}
+
 func TestExtensionManagement(t *testing.T) {
 	h := newHarness(t)
 	mgmt := func(typ, n string) *wsi.ExtensionManagement {

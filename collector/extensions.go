@@ -29,6 +29,7 @@ func (c *Collector) extensionStatus(e *wsi.ExtensionStatus) {
 	if t == nil {
 		return
 	}
+	t.extsLive = true
 	for i := range e.Status {
 		s := &e.Status[i]
 		n, x, ok := c.extension(t, s.Extension)
@@ -50,6 +51,7 @@ func (c *Collector) extensionCall(e *wsi.ExtensionCall) {
 	if t == nil {
 		return
 	}
+	t.extsLive = true
 	if n, x, ok := c.extension(t, e.Extension); ok {
 		x.state = c.enum(c.enums.callState, e.CallStatus)
 		t.exts[n] = x
@@ -61,6 +63,7 @@ func (c *Collector) extensionPresence(e *wsi.ExtensionPresence) {
 	if t == nil {
 		return
 	}
+	t.extsLive = true
 	if n, x, ok := c.extension(t, e.Extension); ok {
 		x.presence = c.enum(c.enums.presence, e.Presence)
 		t.exts[n] = x
@@ -72,6 +75,7 @@ func (c *Collector) extensionAgentStatus(e *wsi.ExtensionAgentStatus, now time.T
 	if t == nil {
 		return
 	}
+	t.extsLive = true
 	ext := c.agentExt(e.Extension)
 	for i := range e.AgentStatus {
 		s := &e.AgentStatus[i]
@@ -92,6 +96,7 @@ func (c *Collector) extensionManagement(e *wsi.ExtensionManagement) {
 	if t == nil {
 		return
 	}
+	t.extsLive = true
 	if len(t.extMgmt) == 0 {
 		// Every type from the first event on, at 0, so rate() sees the
 		// first of each other type.

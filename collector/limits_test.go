@@ -38,7 +38,6 @@ portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
 portsip_queue_waiting_callers{queue="8002",tenant_id="676398719834259456",kind="normal"} 0
 portsip_queue_waiting_callers{queue="8002",tenant_id="676398719834259456",kind="callback"} 0
 portsip_extensions{tenant_id="676398719834259456"} 2
-portsip_extensions{tenant_id="t0"} 0
 portsip_trunk_calls_total{direction="inbound",status="fail",tenant_id="676398719834259456",trunk="a"} 2
 `, "portsip_exporter_dropped_entities_total", "portsip_queue_waiting_callers", "portsip_extensions", "portsip_trunk_calls_total")
 

@@ -357,8 +357,10 @@ func (c *Collector) render(s *samples, now time.Time) {
 		for _, q := range t.queues {
 			c.renderQueue(s, t, q, now, inProgress, byState)
 		}
-		if c.up {
+		if c.up && t.extsLive {
 			c.renderExtensions(s, t, byState)
+		}
+		if c.up {
 			s.add(descCallsActive, gauge, float64(len(t.calls)), t.id)
 		}
 	}

@@ -46,6 +46,12 @@ type tenant struct {
 	talk   map[string]prometheus.Observer // by direction; nil until the first call event
 	ring   map[string]prometheus.Observer
 
+	// extsLive: an extension event arrived in this session. Until one
+	// does, the tenant's extension gauges are withheld: zeros would claim
+	// that every extension went offline at each reconnect, and that a
+	// tenant whose extensions we do not receive has none.
+	extsLive bool
+
 	queueMgmt  map[string]uint64 // by event_type
 	extMgmt    map[string]uint64
 	callsTotal map[callKey]uint64 // nil until the first call event
@@ -501,6 +507,7 @@ func (c *Collector) dropLiveState(now time.Time) {
 		}
 		c.nExts -= len(t.exts)
 		clear(t.exts)
+		t.extsLive = false
 		c.nCalls -= len(t.calls)
 		clear(t.calls)
 	}
