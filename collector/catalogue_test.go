@@ -135,3 +135,74 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// designLabels is DESIGN.md's catalogue: each family's label names, exactly.
+// Users' dashboards and alert routes join on them; an extra label splits
+// their series, a missing one merges them.
+var designLabels = map[string][]string{
+	"portsip_up":                                {},
+	"portsip_wsi_connection_attempts_total":     {},
+	"portsip_wsi_connection_errors_total":       {"stage"},
+	"portsip_wsi_subscription_active":           {"topic"},
+	"portsip_wsi_events_total":                  {"event_type"},
+	"portsip_wsi_invalid_messages_total":        {"reason"},
+	"portsip_wsi_last_event_timestamp_seconds":  {},
+	"portsip_tenant_info":                       {"tenant_id", "tenant_name"},
+	"portsip_queue_info":                        {"tenant_id", "queue", "queue_id", "queue_name"},
+	"portsip_queue_waiting_callers":             {"tenant_id", "queue", "kind"},
+	"portsip_queue_oldest_wait_seconds":         {"tenant_id", "queue"},
+	"portsip_queue_agents":                      {"tenant_id", "queue", "state"},
+	"portsip_queue_agent_state":                 {"tenant_id", "queue", "agent", "state"},
+	"portsip_queue_agent_state_seconds_total":   {"tenant_id", "queue", "state"},
+	"portsip_queue_callers_total":               {"tenant_id", "queue", "reason"},
+	"portsip_queue_wait_seconds":                {"tenant_id", "queue", "outcome"},
+	"portsip_queue_sla_breaches_total":          {"tenant_id", "queue"},
+	"portsip_queue_sla_threshold_seconds":       {"tenant_id", "queue"},
+	"portsip_queue_management_events_total":     {"tenant_id", "event_type"},
+	"portsip_extension_online":                  {"tenant_id", "extension"},
+	"portsip_extension_presence":                {"tenant_id", "extension", "presence"},
+	"portsip_extension_call_state":              {"tenant_id", "extension", "state"},
+	"portsip_extensions":                        {"tenant_id"},
+	"portsip_extensions_online":                 {"tenant_id"},
+	"portsip_extensions_by_presence":            {"tenant_id", "presence"},
+	"portsip_extensions_by_call_state":          {"tenant_id", "state"},
+	"portsip_extension_management_events_total": {"tenant_id", "event_type"},
+	"portsip_calls_active":                      {"tenant_id"},
+	"portsip_calls_total":                       {"tenant_id", "direction", "status"},
+	"portsip_call_talk_seconds":                 {"tenant_id", "direction"},
+	"portsip_call_ring_seconds":                 {"tenant_id", "direction"},
+	"portsip_call_end_reasons_total":            {"tenant_id", "reason"},
+	"portsip_trunk_calls_total":                 {"tenant_id", "trunk", "direction", "status"},
+	"portsip_exporter_dropped_entities_total":   {"entity"},
+}
+
+func TestCatalogueLabelsAreDesigns(t *testing.T) {
+	c := New(Config{AgentState: true, ExtensionState: true}, statsFunc(someStats))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	c.SessionUp(sessionWith())
+	pbx{tenants: 2, queues: 3, agents: 2, callers: 2, extensions: 6}.load(c, time.Now())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		want, ok := designLabels[mf.GetName()]
+		if !ok {
+			t.Errorf("%s: not in the catalogue", mf.GetName())
+			continue
+		}
+		want = slices.Sorted(slices.Values(want))
+		for _, m := range mf.GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetName())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: labels %v, want %v", mf.GetName(), got, want)
+				break
+			}
+		}
+	}
+}
