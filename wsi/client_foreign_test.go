@@ -1,9 +1,11 @@
 package wsi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -410,5 +412,124 @@ func TestForeignPBXOtherTenants(t *testing.T) {
 	}
 	if st := c.Stats(); st.OtherTenantEvents != 1 || st.Events[TypeQueueCreated] != 2 {
 		t.Errorf("other-tenant events %d, queue_created counted %d; want 1 and 2", st.OtherTenantEvents, st.Events[TypeQueueCreated])
+	}
+}
+
+// Cancelling Run ends it promptly whatever the session is doing, with
+// every goroutine gone (goleak checks at the end of the package).
+func TestClientCancelIsPromptInEveryState(t *testing.T) {
+	// silentListener accepts TCP and never says a word: a TLS handshake
+	// or a WebSocket upgrade that hangs.
+	silentListener := func(t *testing.T) (addr string, accepted func() int) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var conns []net.Conn
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			ln.Close()
+			<-done
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
+	}
+
+	for _, tc := range []struct {
+		name string
+		// setup returns the Config and the condition that says the
+		// client is in the state.
+		setup func(t *testing.T) (Config, func(c *Client) bool)
+	}{
+		{"TLS handshake", func(t *testing.T) (Config, func(*Client) bool) {
+			addr, accepted := silentListener(t)
+			cfg := foreignConfig("wss://" + addr + "/wsi")
+			cfg.HandshakeTimeout = time.Hour
+			return cfg, func(*Client) bool { return accepted() == 1 }
+		}},
+		{"auth wait", func(t *testing.T) (Config, func(*Client) bool) {
+			var authed atomic.Bool
+			url := startForeignPBX(t, func(c *foreignConn) {
+				if _, ok := c.cmd(); ok {
+					authed.Store(true)
+					c.wait()
+				}
+			})
+			cfg := foreignConfig(url)
+			cfg.HandshakeTimeout = time.Hour
+			return cfg, func(*Client) bool { return authed.Load() }
+		}},
+		{"subscribe wait", func(t *testing.T) (Config, func(*Client) bool) {
+			var subscribed atomic.Bool
+			url := startForeignPBX(t, func(c *foreignConn) {
+				if c.auth(`{"command":"auth","status":0}`) {
+					if _, ok := c.subscribes(len(globalTopics)); ok {
+						subscribed.Store(true)
+						c.wait()
+					}
+				}
+			})
+			return foreignConfig(url), func(*Client) bool { return subscribed.Load() }
+		}},
+		{"back-off sleep", func(t *testing.T) (Config, func(*Client) bool) {
+			addr, _ := silentListener(t)
+			cfg := foreignConfig("ws://" + addr + "/wsi")
+			cfg.HandshakeTimeout = 50 * time.Millisecond
+			cfg.BackoffInitial, cfg.BackoffMax = time.Hour, time.Hour
+			return cfg, func(c *Client) bool { return c.Stats().ConnectionErrors[StageDial] == 1 }
+		}},
+		{"reading", func(t *testing.T) (Config, func(*Client) bool) {
+			url := startForeignPBX(t, func(c *foreignConn) {
+				if c.auth(`{"command":"auth","status":0}`) {
+					for range globalTopics {
+						if _, ok := c.cmd(); !ok || !c.send(`{"command":"subscribe","status":0}`) {
+							return
+						}
+					}
+					c.wait()
+				}
+			})
+			return foreignConfig(url), func(c *Client) bool { return c.Stats().Up }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, inState := tc.setup(t)
+			c := newClient(t, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx, &handler{}) }()
+			waitFor(t, tc.name, func() bool { return inState(c) })
+			start := time.Now()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after cancel")
+			}
+			if took := time.Since(start); took > 500*time.Millisecond {
+				t.Errorf("Run took %v to return after cancel", took)
+			}
+			if st := c.Stats(); st.Up {
+				t.Error("still up after Run returned")
+			}
+		})
 	}
 }
