@@ -297,6 +297,19 @@ func TestSLAThresholdIsASettingThatOutlivesAReconnect(t *testing.T) {
 	h.expect(t, `portsip_queue_sla_threshold_seconds{`+q8001+`} 20`, "portsip_queue_sla_threshold_seconds")
 }
 
+// A breach without sla_time_secs (decoded as 0) says nothing about the
+// queue's SLA time: no queue has an SLA of 0 seconds.
+func TestBreachWithoutSLATimeKeepsTheThreshold(t *testing.T) {
+	h := newHarness(t)
+	h.apply(queueStatus("8001", "Q1", nil),
+		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q1", SLATimeSecs: 30},
+		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q1"})
+	h.expect(t, `
+portsip_queue_sla_threshold_seconds{`+q8001+`} 30
+portsip_queue_sla_breaches_total{`+q8001+`} 2
+`, "portsip_queue_sla_threshold_seconds", "portsip_queue_sla_breaches_total")
+}
+
 func TestQueueIDBeforeNumber(t *testing.T) {
 	h := newHarness(t)
 	ts := h.clock.Unix(0)

@@ -455,7 +455,8 @@ func (c *Collector) queueSLABreached(e *wsi.QueueSLABreached, now time.Time) {
 	}
 	c.touch(q)
 	q.breaches++
-	if e.SLATimeSecs >= 0 {
+	// An absent sla_time_secs decodes as 0, which no queue has.
+	if e.SLATimeSecs > 0 {
 		q.slaSecs, q.slaSet = float64(e.SLATimeSecs), true
 	}
 }
