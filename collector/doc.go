@@ -36,8 +36,8 @@
 // enqueue or the snapshot's waiting_list), clamped at 0; a missing
 // timestamp is the collector's clock. A leave of a caller never seen is
 // counted by reason without a wait observation. Every reason but enqueue
-// ends a caller's wait, one the vendor does not document (or an empty one)
-// too, without an observation: a caller kept waiting would age until the
+// ends a caller's wait; one the vendor does not document (or none) ends it
+// without an observation: kept waiting, the caller would age until the
 // next snapshot and raise false alerts. A queue's callers_total
 // reasons and wait_seconds outcomes exist from the queue's first event, at
 // 0, so rate() sees its first caller: a series born at 1 shows no
@@ -56,7 +56,9 @@
 //
 // Agent time (portsip_queue_agent_state_seconds_total) is measured with the
 // collector's clock from each state change, rendered as accrued plus in
-// progress so it rises continuously.
+// progress so it rises continuously. A snapshot repeating an agent's state
+// continues its time; an agent's time stops at its removal, at a snapshot
+// without it, at queue_destroy and at session down.
 //
 // # Extensions
 //
