@@ -64,7 +64,7 @@ type Config struct {
 	Password        string
 	Domain          string
 
-	Tenants    []string // global mode: tenant ids
+	Tenants    []string // global mode: tenant ids; events of any other tenant are dropped (Stats.OtherTenantEvents)
 	Queues     []string // tenant mode: queue numbers; empty = learn them
 	Extensions []string // tenant mode: extension numbers for extension_events
 
@@ -147,6 +147,8 @@ type Client struct {
 	// sleep waits d or until ctx is done, reporting whether d passed.
 	// Tests replace it to observe back-off without waiting for real.
 	sleep func(ctx context.Context, d time.Duration) bool
+	// maxEarlyBytes is maxEarlyBytes; tests lower it.
+	maxEarlyBytes int
 
 	mu    sync.Mutex
 	stats Stats
@@ -219,13 +221,14 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	c := &Client{
-		cfg:         cfg,
-		log:         cfg.Logger,
-		global:      global,
-		learn:       !global && len(cfg.Queues) == 0,
-		sleep:       sleepCtx,
-		lastRefusal: map[string]string{},
-		tenants:     map[string]bool{},
+		cfg:           cfg,
+		log:           cfg.Logger,
+		global:        global,
+		learn:         !global && len(cfg.Queues) == 0,
+		sleep:         sleepCtx,
+		maxEarlyBytes: maxEarlyBytes,
+		lastRefusal:   map[string]string{},
+		tenants:       map[string]bool{},
 	}
 	for _, t := range cfg.Tenants {
 		c.tenants[t] = true

@@ -533,3 +533,35 @@ func TestClientCancelIsPromptInEveryState(t *testing.T) {
 		})
 	}
 }
+
+// A PBX that answered one subscribe and then streams large events without
+// answering the rest: the client holds the events for SessionUp, but only
+// up to a byte bound; past it the session comes up with them.
+func TestForeignPBXLargeEventsWhileSubscribing(t *testing.T) {
+	pad := strings.Repeat("x", 100<<10)
+	url := startForeignPBX(t, func(c *foreignConn) {
+		if !c.auth(`{"command":"auth","status":0}`) {
+			return
+		}
+		if _, ok := c.subscribes(len(globalTopics)); !ok || !c.send(`{"command":"subscribe","status":0}`) {
+			return
+		}
+		for i := range 3 {
+			if !c.send(`{"event_type":"queue_created","queue_number":"` + fmt.Sprint(8000+i) + `","tenant_id":"1","pad":"` + pad + `"}`) {
+				return
+			}
+		}
+		c.wait()
+	})
+	c := newClient(t, foreignConfig(url)) // SubscribeTimeout: an hour
+	c.maxEarlyBytes = 200 << 10
+	h := &handler{}
+	run(t, c, h)
+	waitFor(t, "the session up with the held events", func() bool { _, _, n := h.counts(); return n == 3 })
+	h.mu.Lock()
+	calls := slices.Clone(h.calls)
+	h.mu.Unlock()
+	if !slices.Equal(calls, []string{"up", TypeQueueCreated, TypeQueueCreated, TypeQueueCreated}) {
+		t.Errorf("calls %v, want SessionUp then the three events", calls)
+	}
+}

@@ -23,6 +23,7 @@ import (
 type frame struct {
 	ev    Event
 	reply *Reply
+	size  int // bytes of the frame this object took
 }
 
 // subscription is one subscribe command and its outcome. queue_events is
@@ -67,6 +68,7 @@ type session struct {
 	sawReply bool            // the PBX replied to a subscribe in this session
 	queues   map[string]*subscription
 	early    []Event // events read while subscribing, delivered after SessionUp
+	earlyLen int     // bytes of the frames held in early
 
 	buf bytes.Buffer // reader's frame buffer
 }
@@ -256,9 +258,10 @@ func (s *session) readLoop() {
 // ends may never reach it.
 func (s *session) deliver(data []byte, received time.Time) bool {
 	for more := true; more; more = len(data) > 0 {
-		var f frame
+		f := frame{size: len(data)}
 		var err error
 		f.ev, f.reply, data, err = decodeNext(data)
+		f.size -= len(data)
 		if err != nil {
 			reason := ReasonMalformedJSON
 			var de *DecodeError
@@ -406,9 +409,14 @@ func describe(f frame) string {
 	return "nothing"
 }
 
-// maxEarlyEvents bounds the events held while waiting for subscribe
-// replies; a PBX that streams this much has accepted something.
-const maxEarlyEvents = 4096
+// maxEarlyEvents and maxEarlyBytes bound the events held while waiting
+// for subscribe replies; a PBX that streams this much has accepted
+// something. The byte bound keeps a PBX sending large frames from making
+// the client hold thousands of them.
+const (
+	maxEarlyEvents = 4096
+	maxEarlyBytes  = 64 << 20
+)
 
 type subscribeCommand struct {
 	Command    string   `json:"command"`
@@ -474,7 +482,8 @@ func (s *session) subscribeAll(ctx context.Context) error {
 			// so wait for the rest (the PBX pushes each topic's snapshot
 			// right after its reply), holding the events for SessionUp.
 			s.early = append(s.early, f.ev)
-			if !s.sawReply || len(s.early) >= maxEarlyEvents {
+			s.earlyLen += f.size
+			if !s.sawReply || len(s.early) >= maxEarlyEvents || s.earlyLen >= c.maxEarlyBytes {
 				s.assumeAccepted()
 			}
 		}
@@ -657,7 +666,7 @@ func (s *session) topics() map[string]bool {
 // then every frame, until the connection fails, ctx is done or stop fires.
 func (s *session) serve(ctx context.Context, h Handler, stop <-chan time.Time) error {
 	early := s.early
-	s.early = nil
+	s.early, s.earlyLen = nil, 0
 	for _, ev := range early {
 		if err := s.handleEvent(ev, h); err != nil {
 			return err
