@@ -415,41 +415,42 @@ func TestForeignPBXOtherTenants(t *testing.T) {
 	}
 }
 
+// silentListener accepts TCP and never says a word: a TLS handshake or a
+// WebSocket upgrade that hangs. accepted counts the connections.
+func silentListener(t *testing.T) (addr string, accepted func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
+}
+
 // Cancelling Run ends it promptly whatever the session is doing, with
 // every goroutine gone (goleak checks at the end of the package).
 func TestClientCancelIsPromptInEveryState(t *testing.T) {
-	// silentListener accepts TCP and never says a word: a TLS handshake
-	// or a WebSocket upgrade that hangs.
-	silentListener := func(t *testing.T) (addr string, accepted func() int) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var mu sync.Mutex
-		var conns []net.Conn
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-			}
-		}()
-		t.Cleanup(func() {
-			ln.Close()
-			<-done
-			for _, c := range conns {
-				c.Close()
-			}
-		})
-		return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
-	}
-
 	for _, tc := range []struct {
 		name string
 		// setup returns the Config and the condition that says the

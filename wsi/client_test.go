@@ -646,18 +646,10 @@ func TestClientSlowHandlerIsBackPressureNotLoss(t *testing.T) {
 		return c.Stats().Events[TypeQueueStatus] == 2 && c.Stats().Events[TypeExtensionStatus] == 1
 	})
 
-	h.mu.Lock()
-	h.block = make(chan struct{})
-	before := len(h.events)
-	h.mu.Unlock()
-	const n = 2000
-	for i := range n {
-		pbx.SetPresence(tenantID, "101", "AWAY", fmt.Sprint(i))
-	}
 	// Held for several dead-peer periods while the frames pile up: the
 	// pinger goes on, the pongs wait in the socket.
-	pings := pbx.Pings()
-	waitFor(t, "six ping periods", func() bool { return pbx.Pings() >= pings+6 })
+	const n = 2000
+	before := floodBlockedHandler(t, pbx, h, n, 6)
 	close(h.block)
 	waitFor(t, "every event", func() bool { _, _, events := h.counts(); return events-before == n })
 
@@ -832,40 +824,13 @@ func TestClientUnreachable(t *testing.T) {
 
 // A listener that accepts TCP and never answers the WebSocket upgrade.
 func TestClientHandshakeTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-		}
-	}()
-	accepted := func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	url := "ws://" + ln.Addr().String() + "/wsi"
+	addr, accepted := silentListener(t)
+	url := "ws://" + addr + "/wsi"
 
 	cfg := testConfig(url, nil)
 	cfg.HandshakeTimeout = 200 * time.Millisecond
 	start := time.Now()
-	_, err = newClient(t, cfg).Check(context.Background(), time.Second)
+	_, err := newClient(t, cfg).Check(context.Background(), time.Second)
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != StageDial || !strings.Contains(err.Error(), "no WebSocket handshake within 200ms") {
 		t.Fatalf("Check: %v, want a dial timeout", err)
@@ -1102,16 +1067,9 @@ func TestClientCountsOnlyDeliveredEvents(t *testing.T) {
 	go func() { done <- c.Run(ctx, h) }()
 	waitFor(t, "the snapshots", func() bool { _, _, n := h.counts(); return n == 5 })
 
-	h.mu.Lock()
-	h.block = make(chan struct{})
-	h.mu.Unlock()
+	// Four ping periods for the reader to fill its buffer.
 	const n = 200
-	for i := range n {
-		pbx.SetPresence(tenantID, "101", "AWAY", fmt.Sprint(i))
-	}
-	// Time for the reader to fill its buffer behind the blocked Handler.
-	pings := pbx.Pings()
-	waitFor(t, "four ping periods", func() bool { return pbx.Pings() >= pings+4 })
+	floodBlockedHandler(t, pbx, h, n, 4)
 	// Released after the cancel: the events Run still hands over are
 	// counted, the rest are not.
 	cancel()
@@ -1131,4 +1089,22 @@ func TestClientCountsOnlyDeliveredEvents(t *testing.T) {
 	if counted != uint64(delivered) {
 		t.Fatalf("Stats counts %d events, the Handler got %d", counted, delivered)
 	}
+}
+
+// floodBlockedHandler blocks h (close h.block to release it), has the PBX
+// publish n presence changes of extension 101 (notes "0" to n-1), and
+// waits the given number of ping periods while they pile up. It returns
+// how many events h had before.
+func floodBlockedHandler(t *testing.T, pbx *wsitest.Server, h *handler, n, periods int) (before int) {
+	t.Helper()
+	h.mu.Lock()
+	h.block = make(chan struct{})
+	before = len(h.events)
+	h.mu.Unlock()
+	for i := range n {
+		pbx.SetPresence(tenantID, "101", "AWAY", fmt.Sprint(i))
+	}
+	pings := pbx.Pings()
+	waitFor(t, fmt.Sprint(periods, " ping periods"), func() bool { return pbx.Pings() >= pings+periods })
+	return before
 }
