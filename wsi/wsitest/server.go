@@ -16,7 +16,9 @@
 //   - A subscribe naming a refused topic is refused as a whole with
 //     "permission denied: <topic>". Accepted filters add up over
 //     subscribes; an empty queues or extensions list means all of them.
-//     After the reply come the snapshots of what this subscribe named.
+//     After the reply come the snapshots of what this subscribe named. A
+//     queue created or changed later sends its queue_status to the
+//     subscribers of every queue of its tenant.
 //   - A subscriber that reads slowly holds publishers back rather than
 //     losing events; one that takes nothing for 10 s is dropped.
 //
