@@ -351,16 +351,25 @@ func (c *Collector) addCaller(q *queue, w *wsi.QueueCaller, now time.Time) {
 	q.waiting[c.key(k)] = caller{enqueued: at, callback: cb}
 }
 
-func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
-	t := c.tenant(e.TenantID)
+// queueEvent returns the live queue a queue event is about, creating its
+// tenant and itself as needed; nil when a limit leaves no room.
+func (c *Collector) queueEvent(tenantID, queueID, number string, now time.Time) *queue {
+	t := c.tenant(tenantID)
 	if t == nil {
-		return
+		return nil
 	}
-	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	q := c.queueFor(t, queueID, number, now)
+	if q != nil {
+		c.touch(q)
+	}
+	return q
+}
+
+func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
+	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
 	if q == nil {
 		return
 	}
-	c.touch(q)
 	c.setName(q, e.QueueName)
 	// A snapshot replaces: callers who left meanwhile are never counted.
 	clear(q.waiting)
@@ -383,15 +392,10 @@ func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
 }
 
 func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
-	t := c.tenant(e.TenantID)
-	if t == nil {
-		return
-	}
-	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
 	if q == nil {
 		return
 	}
-	c.touch(q)
 	for i := range e.Callers {
 		u := &e.Callers[i]
 		reason := c.enum(c.enums.callerReason, u.Reason)
@@ -422,15 +426,10 @@ func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
 }
 
 func (c *Collector) queueAgentStatus(e *wsi.QueueAgentStatus, now time.Time) {
-	t := c.tenant(e.TenantID)
-	if t == nil {
-		return
-	}
-	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
 	if q == nil {
 		return
 	}
-	c.touch(q)
 	for i := range e.Updated {
 		a := &e.Updated[i]
 		c.setAgent(q, c.agentExt(a.Extension), c.enum(c.enums.agentState, a.State), now)
@@ -445,15 +444,10 @@ func (c *Collector) queueAgentStatus(e *wsi.QueueAgentStatus, now time.Time) {
 }
 
 func (c *Collector) queueSLABreached(e *wsi.QueueSLABreached, now time.Time) {
-	t := c.tenant(e.TenantID)
-	if t == nil {
-		return
-	}
-	q := c.queueFor(t, e.QueueID, e.QueueNumber, now)
+	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
 	if q == nil {
 		return
 	}
-	c.touch(q)
 	q.breaches++
 	// An absent sla_time_secs decodes as 0, which no queue has.
 	if e.SLATimeSecs > 0 {
