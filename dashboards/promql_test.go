@@ -2,6 +2,8 @@ package dashboards
 
 import (
 	"fmt"
+	"maps"
+	"regexp"
 	"strings"
 )
 
@@ -57,6 +59,41 @@ func scan(expr string) (sels []selector, ranges []string, err error) {
 		}
 		return "", fmt.Errorf("unterminated string at %d", start)
 	}
+	// readMatchers reads {label op "value", ...} from the brace at i.
+	readMatchers := func() (map[string]string, error) {
+		ms := map[string]string{}
+		for i++; ; {
+			skipSpace()
+			if i < len(expr) && expr[i] == '}' {
+				i++
+				return ms, nil
+			}
+			ls := i
+			for i < len(expr) && isIdent(expr[i]) {
+				i++
+			}
+			label := expr[ls:i]
+			skipSpace()
+			opStart := i
+			for i < len(expr) && strings.ContainsRune("=!~", rune(expr[i])) {
+				i++
+			}
+			op := expr[opStart:i]
+			skipSpace()
+			if label == "" || op == "" || i >= len(expr) || !strings.ContainsRune("\"'`", rune(expr[i])) {
+				return nil, fmt.Errorf("bad matcher at %d", ls)
+			}
+			v, err := readString()
+			if err != nil {
+				return nil, err
+			}
+			ms[label] = op + v
+			skipSpace()
+			if i < len(expr) && expr[i] == ',' {
+				i++
+			}
+		}
+	}
 	for i < len(expr) {
 		c := expr[i]
 		switch {
@@ -78,8 +115,22 @@ func scan(expr string) (sels []selector, ranges []string, err error) {
 			ranges = append(ranges, expr[i+1:i+end])
 			i += end + 1
 		case c == '{':
-			// A selector without a metric name: not used by these dashboards.
-			return nil, nil, fmt.Errorf("selector without a metric name at %d", i)
+			// A selector naming its metrics in __name__, as a variable
+			// listing the tenants of several metrics does: one selector per
+			// name, so each is checked like a named one.
+			start := i
+			ms, err := readMatchers()
+			if err != nil {
+				return nil, nil, err
+			}
+			names, err := metricNames(ms["__name__"])
+			if err != nil {
+				return nil, nil, fmt.Errorf("selector at %d: %v", start, err)
+			}
+			delete(ms, "__name__")
+			for _, n := range names {
+				sels = append(sels, selector{metric: n, matchers: maps.Clone(ms)})
+			}
 		case '0' <= c && c <= '9' || c == '.':
 			for i < len(expr) && (isIdent(expr[i]) || expr[i] == '.') {
 				i++
@@ -107,37 +158,8 @@ func scan(expr string) (sels []selector, ranges []string, err error) {
 			default:
 				s := selector{metric: word, matchers: map[string]string{}}
 				if next == '{' {
-					i++
-					for {
-						skipSpace()
-						if i < len(expr) && expr[i] == '}' {
-							i++
-							break
-						}
-						ls := i
-						for i < len(expr) && isIdent(expr[i]) {
-							i++
-						}
-						label := expr[ls:i]
-						skipSpace()
-						opStart := i
-						for i < len(expr) && strings.ContainsRune("=!~", rune(expr[i])) {
-							i++
-						}
-						op := expr[opStart:i]
-						skipSpace()
-						if label == "" || op == "" || i >= len(expr) || !strings.ContainsRune("\"'`", rune(expr[i])) {
-							return nil, nil, fmt.Errorf("bad matcher in selector %s at %d", word, ls)
-						}
-						v, err := readString()
-						if err != nil {
-							return nil, nil, err
-						}
-						s.matchers[label] = op + v
-						skipSpace()
-						if i < len(expr) && expr[i] == ',' {
-							i++
-						}
+					if s.matchers, err = readMatchers(); err != nil {
+						return nil, nil, fmt.Errorf("selector %s: %v", word, err)
 					}
 				}
 				sels = append(sels, s)
@@ -147,4 +169,17 @@ func scan(expr string) (sels []selector, ranges []string, err error) {
 		}
 	}
 	return sels, ranges, nil
+}
+
+// nameList is a __name__ matcher listing metric names: ="a" or =~"a|b".
+var nameList = regexp.MustCompile(`^=~?"([a-zA-Z_:][a-zA-Z0-9_:]*(?:\|[a-zA-Z_:][a-zA-Z0-9_:]*)*)"$`)
+
+// metricNames returns the names a __name__ matcher lists. A pattern, a
+// negation or no matcher at all cannot be checked against the catalogue.
+func metricNames(m string) ([]string, error) {
+	list := nameList.FindStringSubmatch(m)
+	if list == nil {
+		return nil, fmt.Errorf("no metric name, nor a __name__ matcher listing names")
+	}
+	return strings.Split(list[1], "|"), nil
 }
