@@ -312,11 +312,19 @@ func TestDashboardStructure(t *testing.T) {
 				}
 				checkExpr(t, "variable "+v.Name, m[1], cat, nil)
 			}
+			// The same tenant and queue filters on every dashboard: the
+			// dashboard links carry their values from one to the next.
+			for _, name := range []string{"tenant_id", "queue"} {
+				if v, ok := vars[name]; !ok || v.Type != "query" {
+					t.Errorf("no %s query variable", name)
+				}
+			}
 			if q, ok := vars["queue"]; ok && !strings.Contains(q.queryText(), `tenant_id=~"$tenant_id"`) {
 				t.Errorf("variable queue: does not depend on tenant_id")
 			}
 
 			usesLabel := map[string]bool{}
+			filtersBy := map[string]bool{} // variables some query filters on
 			ids := map[int]bool{}
 			taken := map[[2]int]string{} // grid cell -> panel
 			for _, p := range d.allPanels() {
@@ -364,15 +372,50 @@ func TestDashboardStructure(t *testing.T) {
 					for _, l := range checkExpr(t, where, tg.Expr, cat, labelVars) {
 						usesLabel[l] = true
 					}
+					for _, v := range labelVars {
+						if strings.Contains(tg.Expr, `=~"$`+v+`"`) {
+							filtersBy[v] = true
+						}
+					}
 				}
 			}
-			// A label a query could filter on has its variable.
+			// A label a query could filter on has its variable, and a
+			// variable filters some panel rather than decorate the top.
 			for _, l := range []string{"tenant_id", "queue"} {
 				if usesLabel[l] && !slices.Contains(labelVars, l) {
 					t.Errorf("queries have a %s label but there is no %s variable", l, l)
 				}
 			}
+			for _, v := range labelVars {
+				if !filtersBy[v] {
+					t.Errorf("variable %s: no panel filters by it", v)
+				}
+			}
 		})
+	}
+}
+
+// The tenant and queue variables behave the same on every dashboard: a
+// user following a dashboard link keeps the same choices and lists.
+func TestLabelVariablesAreTheSameEverywhere(t *testing.T) {
+	for _, name := range []string{"tenant_id", "queue"} {
+		var first variable
+		var firstFile string
+		for _, d := range loadDashboards(t) {
+			for _, v := range d.Templating.List {
+				if v.Name != name {
+					continue
+				}
+				if firstFile == "" {
+					first, firstFile = v, d.file
+					continue
+				}
+				if v.queryText() != first.queryText() || v.Multi != first.Multi ||
+					v.IncludeAll != first.IncludeAll || v.AllValue != first.AllValue {
+					t.Errorf("%s: variable %s differs from %s's: %+v, want %+v", d.file, name, firstFile, v, first)
+				}
+			}
+		}
 	}
 }
 
@@ -437,7 +480,25 @@ func TestScan(t *testing.T) {
 	if want := []string{"$__rate_interval"}; !slices.Equal(ranges, want) {
 		t.Errorf("ranges %q, want %q", ranges, want)
 	}
-	for _, bad := range []string{`a{x="1}`, `rate(a[5m)`, `a{x}`, `{x="1"}`} {
+	sels, _, err = scan(`count({__name__=~"a|b:c", t=~"$t"}) + {__name__="d"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, s := range sels {
+		got = append(got, s.metric)
+		if _, ok := s.matchers["__name__"]; ok {
+			t.Errorf("%s: __name__ kept as a label matcher", s.metric)
+		}
+	}
+	if want := []string{"a", "b:c", "d"}; !slices.Equal(got, want) {
+		t.Errorf("metrics named by __name__: %q, want %q", got, want)
+	}
+	if sels[1].matchers["t"] != `=~"$t"` {
+		t.Errorf("matchers of a selector named by __name__: %q", sels[1].matchers)
+	}
+	for _, bad := range []string{`a{x="1}`, `rate(a[5m)`, `a{x}`, `{x="1"}`,
+		`{__name__=~"a.*"}`, `{__name__!="a"}`, `{__name__=~"a|"}`} {
 		if _, _, err := scan(bad); err == nil {
 			t.Errorf("scan(%q): no error", bad)
 		}
