@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -94,5 +97,81 @@ func TestBinarySignals(t *testing.T) {
 				t.Errorf("the password appears in the logs")
 			}
 		})
+	}
+}
+
+// TestBinarySecondSignal holds a request in flight so that the graceful
+// shutdown has to wait, and checks that a second SIGINT ends the program
+// at once instead of leaving the operator waiting on a Ctrl-C that does
+// nothing.
+func TestBinarySecondSignal(t *testing.T) {
+	bin := buildBinary(t)
+	pbx := newPBX(t, false)
+	stderr := &syncBuffer{}
+	cmd := exec.Command(bin, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
+		"--web.listen-address=127.0.0.1:0", "--log.format=json")
+	cmd.Env = []string{"PORTSIP_WSI_PASSWORD=" + testPassword}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waited := false
+	defer func() {
+		if !waited {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+
+	var addr string
+	eventually(t, 10*time.Second, "the binary to listen", func() bool {
+		addr = listenAddress(stderr.String())
+		return addr != ""
+	})
+	// A request whose body never arrives keeps its connection active, so
+	// the shutdown waits for it up to its timeout.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	c := httpClient(nil)
+	eventually(t, 10*time.Second, "the held request in the handler", func() bool {
+		_, body := get(t, c, "http://"+addr+"/metrics")
+		return strings.Contains(body, "\npromhttp_metric_handler_requests_in_flight 2\n")
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the shutdown to start", func() bool {
+		return strings.Contains(stderr.String(), `"msg":"shutting down"`)
+	})
+	select {
+	case err := <-exited:
+		waited = true
+		t.Fatalf("exited (%v) without waiting for the held request: the test proves nothing", err)
+	default:
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		waited = true
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Success() {
+			t.Errorf("exit after the second SIGINT: %v, want killed by the signal", err)
+		}
+	case <-time.After(2 * time.Second):
+		// Without it, the shutdown waits for the held request for
+		// shutdownTimeout.
+		t.Fatalf("still running 2s after the second SIGINT")
 	}
 }

@@ -78,6 +78,13 @@ type exitError int
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal starts a graceful shutdown, which may wait for
+		// slow scrapes. Restoring the default handling lets a second
+		// Ctrl-C end the program at once, as an impatient operator expects.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
