@@ -22,11 +22,15 @@ import (
 const passwordEnv = "PORTSIP_WSI_PASSWORD"
 
 // wsiConfig is how to reach and log in to the PBX (--wsi.*).
+//
+// File flags here and below are plain strings rather than kong's path
+// type, which turns an empty value (an unset variable in a compose file)
+// into the working directory and then complains that it is one.
 type wsiConfig struct {
 	URL             string        `name:"url" env:"PORTSIP_WSI_URL" placeholder:"wss://HOST:8887/wsi" help:"WSI endpoint of the PBX (ws:// is accepted for tests)."`
 	Username        string        `name:"username" env:"PORTSIP_WSI_USERNAME" help:"User to authenticate as; a system administrator when --wsi.domain is empty."`
 	ExtensionNumber string        `name:"extension-number" env:"PORTSIP_WSI_EXTENSION_NUMBER" help:"Authenticate by extension number instead of user name (needs --wsi.domain)."`
-	PasswordFile    string        `name:"password-file" env:"PORTSIP_WSI_PASSWORD_FILE" type:"path" placeholder:"FILE" help:"File holding the password (a trailing newline is ignored). Alternatively set ${password_env}."`
+	PasswordFile    string        `name:"password-file" env:"PORTSIP_WSI_PASSWORD_FILE" placeholder:"FILE" help:"File holding the password (a trailing newline is ignored). Alternatively set ${password_env}."`
 	Domain          string        `name:"domain" env:"PORTSIP_WSI_DOMAIN" help:"SIP domain of a tenant user; empty means system administrator (global topics)."`
 	Tenants         []string      `name:"tenant" env:"PORTSIP_WSI_TENANTS" sep:"," placeholder:"ID" help:"Tenant id to watch through the global topics (system administrator mode). Repeatable or comma-separated."`
 	Queues          []string      `name:"queue" env:"PORTSIP_WSI_QUEUES" sep:"," placeholder:"NUMBER" help:"Tenant mode: queue numbers to watch; empty means every queue the PBX announces."`
@@ -40,7 +44,7 @@ type wsiConfig struct {
 }
 
 type wsiTLSConfig struct {
-	CAFile             string `name:"ca-file" type:"path" placeholder:"FILE" help:"PEM file with the CA certificate(s) the PBX certificate is verified against, instead of the system roots."`
+	CAFile             string `name:"ca-file" placeholder:"FILE" help:"PEM file with the CA certificate(s) the PBX certificate is verified against, instead of the system roots."`
 	InsecureSkipVerify bool   `name:"insecure-skip-verify" help:"Do not verify the PBX certificate. For tests only: anyone on the path can read the password."`
 	ServerName         string `name:"server-name" placeholder:"NAME" help:"Name to verify the PBX certificate against, when it differs from the host in --wsi.url."`
 }
@@ -119,7 +123,9 @@ func (c *wsiConfig) Validate() error {
 func (c *wsiConfig) loadPassword() error {
 	env, envSet := os.LookupEnv(passwordEnv)
 	switch {
-	case c.PasswordFile != "" && envSet:
+	// An empty variable beside a file is what compose files and Helm
+	// charts leave behind for an unused option: not a second password.
+	case c.PasswordFile != "" && env != "":
 		return invalid("--wsi.password-file and %s are both set: use one of them", passwordEnv)
 	case c.PasswordFile != "":
 		b, err := os.ReadFile(c.PasswordFile)
@@ -166,7 +172,7 @@ func (c *wsiConfig) clientConfig() wsi.Config {
 // Prometheus exporter.
 type webConfig struct {
 	ListenAddresses []string `name:"listen-address" default:"${default_listen}" help:"Address to serve metrics on, [HOST]:PORT. Repeatable."`
-	ConfigFile      string   `name:"config.file" type:"path" placeholder:"FILE" help:"exporter-toolkit web configuration file enabling TLS and/or basic authentication (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)."`
+	ConfigFile      string   `name:"config.file" placeholder:"FILE" help:"exporter-toolkit web configuration file enabling TLS and/or basic authentication (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)."`
 	TelemetryPath   string   `name:"telemetry-path" default:"/metrics" help:"Path under which to expose metrics."`
 }
 

@@ -309,3 +309,42 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 }
+
+// An empty value is what deployment templates leave for an option not
+// used: it must mean "not set", not the working directory or a second
+// password.
+func TestEmptyValuesMeanUnset(t *testing.T) {
+	certPEM, _ := selfSigned(t)
+	ca := writeFile(t, "ca.pem", string(certPEM))
+	pw := writeFile(t, "pw", "from-file\n")
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // the password loaded
+	}{
+		{"empty password file variable", map[string]string{"PORTSIP_WSI_PASSWORD_FILE": "", "PORTSIP_WSI_PASSWORD": "from-env"}, nil, "from-env"},
+		{"empty password variable", map[string]string{"PORTSIP_WSI_PASSWORD": ""}, []string{"--wsi.password-file=" + pw}, "from-file"},
+		{"empty file flags", map[string]string{"PORTSIP_WSI_PASSWORD": "from-env"}, []string{"--wsi.password-file=", "--wsi.tls.ca-file=", "--web.config.file="}, "from-env"},
+		{"a ca file is still read", map[string]string{"PORTSIP_WSI_PASSWORD": "from-env"}, []string{"--wsi.tls.ca-file=" + ca}, "from-env"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"--wsi.url=wss://pbx.example.com:8887/wsi", "--wsi.username=admin", "--wsi.tenant=1"}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			c, _, code := parseArgs(args, &stdout, &stderr)
+			if c == nil {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if got := c.Run.WSI.clientConfig().Password; got != tt.want {
+				t.Errorf("password = %q, want %q", got, tt.want)
+			}
+			if c.Run.Web.ConfigFile != "" {
+				t.Errorf("web config file = %q, want none", c.Run.Web.ConfigFile)
+			}
+		})
+	}
+}
