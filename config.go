@@ -52,10 +52,14 @@ type wsiTLSConfig struct {
 // Validate checks the combination of flags and loads the password, so that
 // every configuration mistake is reported before the first connection.
 func (c *wsiConfig) Validate() error {
+	// Env files edited on Windows end lines in \r, and a stray space turns
+	// the path into "/wsi%20" and the PBX's answer into a 404.
+	c.URL = strings.TrimSpace(c.URL)
 	if c.URL == "" {
 		return invalid("--wsi.url is required (e.g. --wsi.url=wss://pbx.example.com:8887/wsi or PORTSIP_WSI_URL)")
 	}
-	// No message below repeats a URL that could hold credentials.
+	// No message below repeats the URL: "admin:secret@pbx:8887" parses as
+	// scheme "admin", and its error must not print the password.
 	u, err := url.Parse(c.URL)
 	if err != nil {
 		return invalid("--wsi.url: not a valid URL (e.g. wss://pbx.example.com:8887/wsi)")
@@ -63,11 +67,25 @@ func (c *wsiConfig) Validate() error {
 	if u.User != nil {
 		return invalid("--wsi.url: must not contain credentials; use --wsi.username and --wsi.password-file")
 	}
+	if u.Opaque != "" || u.Scheme == "" {
+		return invalid("--wsi.url: must start with wss:// (or ws://), e.g. wss://pbx.example.com:8887/wsi")
+	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return invalid("--wsi.url: scheme must be wss:// (or ws://), got %q", c.URL)
+		return invalid("--wsi.url: scheme must be wss:// (or ws://), not %s://", u.Scheme)
 	}
 	if u.Host == "" {
-		return invalid("--wsi.url: no host in %q", c.URL)
+		return invalid("--wsi.url: no host (e.g. wss://pbx.example.com:8887/wsi)")
+	}
+	if strings.Contains(u.Hostname(), ":") && !strings.HasPrefix(u.Host, "[") {
+		return invalid("--wsi.url: an IPv6 address goes in brackets, e.g. wss://[2001:db8::1]:8887/wsi")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return invalid("--wsi.url: port %s is not between 1 and 65535", p)
+		}
+	}
+	if strings.Contains(c.URL, "#") {
+		return invalid("--wsi.url: a #fragment never reaches the server; remove it")
 	}
 
 	switch {

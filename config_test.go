@@ -210,6 +210,11 @@ func TestBadConfiguration(t *testing.T) {
 		{"no url", []string{"--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url is required"},
 		{"bad scheme", []string{"--wsi.url=https://pbx:8887/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: scheme must be wss://"},
 		{"credentials in url", []string{"--wsi.url=https://a:secret@pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: must not contain credentials"},
+		{"credentials without scheme", []string{"--wsi.url=admin:hunter2@pbx:8887/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: must start with wss://"},
+		{"host without scheme", []string{"--wsi.url=pbx.example.com:8887", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: must start with wss://"},
+		{"ipv6 without brackets", []string{"--wsi.url=wss://::1:8887/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: an IPv6 address goes in brackets"},
+		{"port out of range", []string{"--wsi.url=wss://pbx:88870/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: port 88870 is not between 1 and 65535"},
+		{"fragment", []string{"--wsi.url=wss://pbx:8887/wsi#x", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: a #fragment never reaches the server"},
 		{"global without tenants", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"no password", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1"}, nil, "no password"},
 		{"unreadable password file", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + unreadable}, nil, "--wsi.password-file: " + unreadable},
@@ -346,5 +351,23 @@ func TestEmptyValuesMeanUnset(t *testing.T) {
 				t.Errorf("web config file = %q, want none", c.Run.Web.ConfigFile)
 			}
 		})
+	}
+}
+
+// URLs a user may reasonably write, accepted as the client will use them.
+func TestURLForms(t *testing.T) {
+	for in, want := range map[string]string{
+		"wss://[2001:db8::1]:8887/wsi":        "wss://[2001:db8::1]:8887/wsi",
+		" wss://pbx.example.com:8887/wsi\r\n": "wss://pbx.example.com:8887/wsi",
+		"ws://127.0.0.1:8887/wsi?v=1":         "ws://127.0.0.1:8887/wsi?v=1",
+		"wss://pbx.example.com/wsi":           "wss://pbx.example.com/wsi",
+	} {
+		clearEnv(t)
+		t.Setenv("PORTSIP_WSI_PASSWORD", "x")
+		t.Setenv("PORTSIP_WSI_URL", in)
+		c, _ := mustParse(t, "--wsi.username=admin", "--wsi.tenant=1")
+		if got := c.Run.WSI.clientConfig().URL; got != want {
+			t.Errorf("URL %q became %q, want %q", in, got, want)
+		}
 	}
 }
