@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -197,6 +198,17 @@ type webConfig struct {
 func (c *webConfig) Validate() error {
 	if len(nonEmpty(c.ListenAddresses)) == 0 {
 		return invalid("--web.listen-address: at least one address is required")
+	}
+	// A typo is a configuration error (exit 2, before anything starts);
+	// only a port that is taken is left for the listener to find.
+	for _, a := range nonEmpty(c.ListenAddresses) {
+		_, port, err := net.SplitHostPort(a)
+		if err == nil {
+			_, err = net.LookupPort("tcp", port)
+		}
+		if err != nil {
+			return invalid("--web.listen-address: %q is not [HOST]:PORT (e.g. :%s or 127.0.0.1:%s)", a, defaultPort, defaultPort)
+		}
 	}
 	if !strings.HasPrefix(c.TelemetryPath, "/") || c.TelemetryPath == "/" {
 		return invalid("--web.telemetry-path: must start with / and not be / itself, got %q", c.TelemetryPath)
