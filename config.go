@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -116,7 +117,7 @@ func (c *wsiConfig) Validate() error {
 		return invalid("--wsi.ping-interval: must be at least 1s, got %s", c.PingInterval)
 	}
 	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
+		pem, err := readSmallFile(c.TLS.CAFile, maxCAFile)
 		if err != nil {
 			return invalid("--wsi.tls.ca-file: %v", pathError(err))
 		}
@@ -147,7 +148,7 @@ func (c *wsiConfig) loadPassword() error {
 	case c.PasswordFile != "" && env != "":
 		return invalid("--wsi.password-file and %s are both set: use one of them", passwordEnv)
 	case c.PasswordFile != "":
-		b, err := os.ReadFile(c.PasswordFile)
+		b, err := readSmallFile(c.PasswordFile, maxPasswordFile)
 		if err != nil {
 			return invalid("--wsi.password-file: %v", pathError(err))
 		}
@@ -314,6 +315,30 @@ func nonEmpty(in []string) []string {
 		}
 	}
 	return out
+}
+
+// Bounds on the files read at start: a mistyped path such as /dev/zero or
+// a log file must fail with a message, not fill the memory.
+const (
+	maxPasswordFile = 4 << 10
+	maxCAFile       = 4 << 20 // the system bundles are about 200 KiB
+)
+
+// readSmallFile reads a file of at most limit bytes.
+func readSmallFile(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes, so not the right file", name, limit)
+	}
+	return b, nil
 }
 
 // pathError shortens *fs.PathError messages to "<path>: <reason>" without

@@ -373,3 +373,25 @@ func TestURLForms(t *testing.T) {
 		}
 	}
 }
+
+// A password or CA path pointing at the wrong, large file (a log, a disk
+// image, /dev/zero) is refused with a message instead of read whole.
+func TestLargeFilesRefused(t *testing.T) {
+	big := writeFile(t, "big", strings.Repeat("x", maxCAFile+1))
+	pw := writeFile(t, "pw", "secret\n")
+	for flag, args := range map[string][]string{
+		"--wsi.password-file": {"--wsi.password-file=" + big},
+		"--wsi.tls.ca-file":   {"--wsi.password-file=" + pw, "--wsi.tls.ca-file=" + big},
+	} {
+		clearEnv(t)
+		var stdout, stderr bytes.Buffer
+		c, _, code := parseArgs(append([]string{"--wsi.url=wss://pbx.example.com:8887/wsi", "--wsi.username=admin", "--wsi.tenant=1"}, args...), &stdout, &stderr)
+		if c != nil || code != exitUsage {
+			t.Errorf("%s: a %d-byte file was accepted (exit %d)", flag, maxCAFile+1, code)
+			continue
+		}
+		if want := flag + ": " + big + ": larger than"; !strings.Contains(stderr.String(), want) {
+			t.Errorf("%s: stderr = %q, want it to contain %q", flag, stderr.String(), want)
+		}
+	}
+}
