@@ -220,7 +220,8 @@ func (c *webConfig) Validate() error {
 	}
 	if c.ConfigFile != "" {
 		if err := web.Validate(c.ConfigFile); err != nil {
-			return invalid("--web.config.file: %v", pathError(err))
+			// YAML's unmarshal errors span lines; the message is one.
+			return invalid("--web.config.file: %s", oneLine(pathError(err).Error()))
 		}
 	}
 	return nil

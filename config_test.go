@@ -200,6 +200,7 @@ func TestBadConfiguration(t *testing.T) {
 	empty := writeFile(t, "empty", "\n")
 	unreadable := filepath.Join(t.TempDir(), "missing")
 	badWeb := writeFile(t, "web.yml", "basic_auth_users: [not a map\n")
+	unknownWeb := writeFile(t, "unknown.yml", "basic_auth_user:\n  p: x\n")
 
 	tests := []struct {
 		name string
@@ -233,6 +234,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad web config", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.config.file=" + badWeb}, nil, "--web.config.file:"},
 		{"listen address without port", []string{"demo", "--web.listen-address=garbage"}, nil, `--web.listen-address: "garbage" is not [HOST]:PORT`},
 		{"listen address port out of range", []string{"demo", "--web.listen-address=127.0.0.1:99999"}, nil, `--web.listen-address: "127.0.0.1:99999" is not [HOST]:PORT`},
+		{"unknown web config field", []string{"demo", "--web.config.file=" + unknownWeb}, nil, "--web.config.file: yaml: unmarshal errors: line 1: field basic_auth_user not found"},
 		{"bad telemetry path", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.telemetry-path=metrics"}, nil, "--web.telemetry-path: must start with /"},
 		{"bad call expiry", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--collector.call-expiry=0s"}, nil, "--collector.call-expiry: must be positive"},
 		{"password flag", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password=hunter2"}, nil, "there is no --wsi.password flag, on purpose"},
