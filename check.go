@@ -246,7 +246,7 @@ func classify(cfg wsi.Config, err error) (class string, hints []string) {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return "unreachable", []string{"The host name " + host + " does not resolve: check --wsi.url."}
+		return "unreachable", []string{"The host name " + hostname + " does not resolve: check --wsi.url."}
 	}
 	return "unreachable", []string{
 		"Check the host and port in --wsi.url (PBX v22 and later: wss://<pbx>:8887/wsi).",

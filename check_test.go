@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
@@ -176,4 +177,17 @@ func TestCheckExtensionUser(t *testing.T) {
 	// An agent may watch its queue, not the tenant's CDRs or queue list.
 	wantLines(t, out, "extension 101 in domain "+domain, "queue_status x1",
 		"refused: permission denied: "+wsi.TopicCDREvents, "OK, with gaps", "tenant administrator")
+}
+
+// A name that does not resolve is named alone, as the user would look it
+// up, without the port. Built by hand: tests ask no DNS server.
+func TestCheckUnresolvableHost(t *testing.T) {
+	cfg := wsi.Config{URL: "wss://pbx.invalid:8887/wsi", Username: "admin", Tenants: []string{"1"}}
+	err := &wsi.Error{Stage: wsi.StageDial, Err: &net.OpError{Op: "dial", Net: "tcp",
+		Err: &net.DNSError{Err: "no such host", Name: "pbx.invalid", IsNotFound: true}}}
+	var out bytes.Buffer
+	if code := writeCheckReport(&out, cfg, time.Second, nil, err); code != exitFailed {
+		t.Errorf("exit code = %d, want %d", code, exitFailed)
+	}
+	wantLines(t, out.String(), "FAILED (unreachable)", "The host name pbx.invalid does not resolve")
 }
