@@ -78,3 +78,53 @@ func TestREADMECoversFlagsAndMetrics(t *testing.T) {
 		t.Errorf("only %d metrics described; want the whole catalogue", n)
 	}
 }
+
+// The README's flag table states each flag's default as --help does: a
+// default changed in the code must be changed in the table.
+func TestREADMEFlagDefaults(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// | `--flag` | env | default | meaning |
+	row := regexp.MustCompile("(?m)^\\| `--(?:\\[no-\\])?([a-z0-9.-]+)` \\|[^|]*\\|([^|]*)\\|")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		documented[m[1]] = strings.Trim(strings.TrimSpace(m[2]), "`")
+	}
+
+	var c cli
+	parser, err := kong.New(&c, kong.Vars{"version": "", "default_listen": ":" + defaultPort, "password_env": passwordEnv}.CloneWith(limitVars()),
+		kong.Writers(io.Discard, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := map[string]bool{}
+	var visit func(n *kong.Node)
+	visit = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			got, ok := documented[f.Name]
+			if !ok || checked[f.Name] {
+				continue // a missing row is TestREADMECoversFlagsAndMetrics's
+			}
+			checked[f.Name] = true
+			want := f.Default
+			if f.IsBool() {
+				want = map[string]string{"true": "on", "false": "off", "": "off"}[f.Default]
+				if f.Name == "version" {
+					want = ""
+				}
+			}
+			if got != want {
+				t.Errorf("README: --%s defaults to %q, the program to %q", f.Name, got, want)
+			}
+		}
+		for _, child := range n.Children {
+			visit(child)
+		}
+	}
+	visit(parser.Model.Node)
+	if len(checked) < 20 {
+		t.Fatalf("checked only %d defaults; the table's pattern is broken", len(checked))
+	}
+}
