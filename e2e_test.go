@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -204,6 +205,12 @@ func TestExporterAgainstPBX(t *testing.T) {
 	code, landing := get(t, c, base+"/")
 	if code != http.StatusOK || !strings.Contains(landing, `href="/metrics"`) {
 		t.Errorf("landing page: %d, want 200 with a link to /metrics: %s", code, landing)
+	}
+	// Every link of the landing page on this server leads somewhere.
+	for _, m := range regexp.MustCompile(`href="(/[^"]*)"`).FindAllStringSubmatch(landing, -1) {
+		if code, _ := get(t, c, base+m[1]); code != http.StatusOK {
+			t.Errorf("the landing page links to %s, which answers %d", m[1], code)
+		}
 	}
 	if code, _ := get(t, c, base+"/nothing-here"); code != http.StatusNotFound {
 		t.Errorf("unknown path: %d, want 404", code)

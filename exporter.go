@@ -205,6 +205,9 @@ func newMux(reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready 
 		Name:        "PortSIP Exporter",
 		Description: "Prometheus exporter for the PortSIP PBX: queues, agents, extensions and calls from the WSI event stream.",
 		Version:     getBuildInfo().Version,
+		// The toolkit links to /debug/pprof by default; this exporter
+		// does not serve it, and the links would be 404s.
+		Profiling: "false",
 		Links: []web.LandingLinks{
 			{Address: cfg.TelemetryPath, Text: "Metrics"},
 			{Address: healthyPath, Text: "Health", Description: "200 while the process runs"},
