@@ -244,6 +244,16 @@ func classify(cfg wsi.Config, err error) (class string, hints []string) {
 		}
 		return "not a WSI endpoint", hints
 	}
+	// Connected, then silence: a read or write failed after the dial.
+	// Telling the user to check the firewall would send them the wrong way.
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op != "dial" {
+		hints = []string{"Something at " + host + " accepted the connection but did not complete the WebSocket handshake: check the port (PBX v22 and later: wss://<pbx>:8887/wsi)."}
+		if strings.HasPrefix(cfg.URL, "ws://") {
+			hints = append(hints, "A TLS port can stay silent to plain ws://: try wss://.")
+		}
+		return "no answer", hints
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return "unreachable", []string{"The host name " + hostname + " does not resolve: check --wsi.url."}

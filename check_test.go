@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +192,59 @@ func TestCheckUnresolvableHost(t *testing.T) {
 		t.Errorf("exit code = %d, want %d", code, exitFailed)
 	}
 	wantLines(t, out.String(), "FAILED (unreachable)", "The host name pbx.invalid does not resolve")
+}
+
+// A server that accepts the connection and then says nothing is not a
+// firewall problem; a dial that times out is.
+func TestCheckSilentServer(t *testing.T) {
+	cfg := wsi.Config{URL: "ws://127.0.0.1:8887/wsi", Username: "admin", Tenants: []string{"1"}}
+	for _, tt := range []struct {
+		op   string
+		want []string
+	}{
+		{"read", []string{"FAILED (no answer)", "accepted the connection but did not complete the WebSocket handshake", "try wss://"}},
+		{"dial", []string{"FAILED (unreachable)", "firewall"}},
+	} {
+		err := &wsi.Error{Stage: wsi.StageDial, Err: fmt.Errorf("no WebSocket handshake within 10s: %w",
+			&net.OpError{Op: tt.op, Net: "tcp", Err: os.ErrDeadlineExceeded})}
+		var out bytes.Buffer
+		if code := writeCheckReport(&out, cfg, time.Second, nil, err); code != exitFailed {
+			t.Errorf("%s: exit code = %d, want %d", tt.op, code, exitFailed)
+		}
+		wantLines(t, out.String(), tt.want...)
+	}
+}
+
+// The same against a real listener that accepts and never answers.
+func TestCheckSilentListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	defer func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	}()
+
+	cfg := wsi.Config{URL: "ws://" + ln.Addr().String() + "/wsi", Username: "admin", Password: testPassword,
+		Tenants: []string{"1"}, HandshakeTimeout: 300 * time.Millisecond}
+	client, err := wsi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Check(context.Background(), 0)
+	var out bytes.Buffer
+	if code := writeCheckReport(&out, cfg, 0, res, err); code != exitFailed {
+		t.Errorf("exit code = %d, want %d", code, exitFailed)
+	}
+	wantLines(t, out.String(), "FAILED (no answer)", "try wss://")
 }
