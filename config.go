@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -214,6 +215,11 @@ func (c *webConfig) Validate() error {
 	if !strings.HasPrefix(c.TelemetryPath, "/") || c.TelemetryPath == "/" {
 		return invalid("--web.telemetry-path: must start with / and not be / itself, got %q", c.TelemetryPath)
 	}
+	// The path becomes a ServeMux pattern, where a space, "{" or "$" mean
+	// something else (and some make it panic), and a "?" never matches.
+	if !plainPath.MatchString(c.TelemetryPath) {
+		return invalid("--web.telemetry-path: %q may only hold letters, digits, '-', '.', '_', '~' and '/'", c.TelemetryPath)
+	}
 	switch c.TelemetryPath {
 	case healthyPath, readyPath:
 		return invalid("--web.telemetry-path: %s is reserved", c.TelemetryPath)
@@ -226,6 +232,8 @@ func (c *webConfig) Validate() error {
 	}
 	return nil
 }
+
+var plainPath = regexp.MustCompile(`^/[A-Za-z0-9._~/-]+$`)
 
 // collectorConfig switches and bounds what the collector tracks
 // (--collector.*).
