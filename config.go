@@ -114,8 +114,10 @@ func (c *wsiConfig) Validate() error {
 		return invalid("--wsi.tenant only applies without --wsi.domain (system administrator mode)")
 	}
 
-	if c.PingInterval < time.Second {
-		return invalid("--wsi.ping-interval: must be at least 1s, got %s", c.PingInterval)
+	// Above an hour a dead session goes unnoticed for hours, and twice a
+	// huge value overflows into a read deadline in the past.
+	if c.PingInterval < time.Second || c.PingInterval > time.Hour {
+		return invalid("--wsi.ping-interval: must be at least 1s and at most 1h, got %s", c.PingInterval)
 	}
 	if c.TLS.CAFile != "" {
 		pem, err := readSmallFile(c.TLS.CAFile, maxCAFile)

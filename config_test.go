@@ -231,6 +231,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"missing ca file", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + unreadable, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + unreadable},
 		{"ca file without certificates", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + pw, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + pw + " holds no PEM certificate"},
 		{"tiny ping interval", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.ping-interval=1ms", "--wsi.password-file=" + pw}, nil, "--wsi.ping-interval: must be at least 1s"},
+		{"huge ping interval", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.ping-interval=2000000h", "--wsi.password-file=" + pw}, nil, "--wsi.ping-interval: must be at least 1s and at most 1h"},
 		{"bad web config", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.config.file=" + badWeb}, nil, "--web.config.file:"},
 		{"listen address without port", []string{"demo", "--web.listen-address=garbage"}, nil, `--web.listen-address: "garbage" is not [HOST]:PORT`},
 		{"listen address port out of range", []string{"demo", "--web.listen-address=127.0.0.1:99999"}, nil, `--web.listen-address: "127.0.0.1:99999" is not [HOST]:PORT`},
