@@ -47,6 +47,10 @@ func TestDemo(t *testing.T) {
 	first := count()
 	eventually(t, 30*time.Second, "queue_caller_status events from the traffic", func() bool { return count() > first })
 
+	// Whatever the demo has shown by now, the README describes as it is.
+	_, body = get(t, c, url)
+	checkREADMEMetrics(t, body)
+
 	if code := e.stop(); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"os"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -127,4 +129,91 @@ func TestREADMEFlagDefaults(t *testing.T) {
 	if len(checked) < 20 {
 		t.Fatalf("checked only %d defaults; the table's pattern is broken", len(checked))
 	}
+}
+
+// readmeMetricTable is the README's metric table: type and label names of
+// each metric. Label names are the words outside parentheses.
+func readmeMetricTable(t *testing.T) map[string]readmeMetric {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(portsip_[a-z_]+)` \\| ([a-z]+)[^|]*\\|([^|]*)\\|")
+	parens := regexp.MustCompile(`\([^)]*\)`)
+	table := map[string]readmeMetric{}
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		labels := map[string]bool{}
+		for _, l := range strings.FieldsFunc(parens.ReplaceAllString(m[3], ""), func(r rune) bool { return r == ',' || r == ' ' }) {
+			labels[l] = true
+		}
+		table[m[1]] = readmeMetric{typ: m[2], labels: labels}
+	}
+	return table
+}
+
+type readmeMetric struct {
+	typ    string
+	labels map[string]bool
+}
+
+// checkREADMEMetrics compares a /metrics page with the README's table:
+// every portsip_ family on it must be documented with its real type and
+// label names.
+func checkREADMEMetrics(t *testing.T, page string) {
+	t.Helper()
+	table := readmeMetricTable(t)
+	types := map[string]string{}
+	labels := map[string]map[string]bool{}
+	series := regexp.MustCompile(`^([a-z_]+)(?:\{(.*)\})? `)
+	labelName := regexp.MustCompile(`([a-z_]+)="`)
+	for _, line := range strings.Split(page, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			types[f[2]] = f[3]
+			continue
+		}
+		m := series.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		name := m[1]
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base := strings.TrimSuffix(name, suffix); base != name && types[base] == "histogram" {
+				name = base
+			}
+		}
+		if labels[name] == nil {
+			labels[name] = map[string]bool{}
+		}
+		for _, l := range labelName.FindAllStringSubmatch(m[2], -1) {
+			if l[1] != "le" {
+				labels[name][l[1]] = true
+			}
+		}
+	}
+	for name, typ := range types {
+		if !strings.HasPrefix(name, "portsip_") {
+			continue
+		}
+		doc, ok := table[name]
+		if !ok {
+			t.Errorf("README's metric table lacks %s", name)
+			continue
+		}
+		if doc.typ != typ {
+			t.Errorf("README: %s is a %s, /metrics says %s", name, doc.typ, typ)
+		}
+		if !reflect.DeepEqual(doc.labels, labels[name]) && !(len(doc.labels) == 0 && len(labels[name]) == 0) {
+			t.Errorf("README: %s has labels %v, /metrics %v", name, keys(doc.labels), keys(labels[name]))
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
