@@ -38,7 +38,7 @@ type wsiConfig struct {
 	Tenants         []string      `name:"tenant" env:"PORTSIP_WSI_TENANTS" sep:"," placeholder:"ID" help:"Tenant id to watch through the global topics (system administrator mode). Repeatable or comma-separated."`
 	Queues          []string      `name:"queue" env:"PORTSIP_WSI_QUEUES" sep:"," placeholder:"NUMBER" help:"Tenant mode: queue numbers to watch; empty means every queue the PBX announces."`
 	Extensions      []string      `name:"extension" env:"PORTSIP_WSI_EXTENSIONS" sep:"," placeholder:"NUMBER" help:"Tenant mode: extension numbers to watch."`
-	PingInterval    time.Duration `name:"ping-interval" default:"30s" help:"WebSocket ping period; a session silent for two periods is considered dead."`
+	PingInterval    time.Duration `name:"ping-interval" default:"30s" help:"WebSocket ping period, 1s to 1h; a session silent for two periods is considered dead."`
 
 	TLS wsiTLSConfig `embed:"" prefix:"tls."`
 
