@@ -30,6 +30,36 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// runningBinary is the built program running against a PBX, listening on
+// addr. The test's cleanup kills it if it is still running.
+type runningBinary struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error
+	addr   string
+}
+
+func startBinary(t *testing.T, bin, pbxURL string) *runningBinary {
+	t.Helper()
+	b := &runningBinary{stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	b.cmd = exec.Command(bin, "--wsi.url="+pbxURL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
+		"--web.listen-address=127.0.0.1:0", "--log.format=json")
+	b.cmd.Env = []string{"PORTSIP_WSI_PASSWORD=" + testPassword}
+	b.cmd.Stderr = b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// exited is buffered: the waiter never blocks, and once the cleanup
+	// kills a binary still running, it ends.
+	go func() { b.exited <- b.cmd.Wait() }()
+	t.Cleanup(func() { b.cmd.Process.Kill() })
+	eventually(t, 10*time.Second, "the binary to listen", func() bool {
+		b.addr = listenAddress(b.stderr.String())
+		return b.addr != ""
+	})
+	return b
+}
+
 // TestBinarySignals runs the built binary against the simulated PBX and
 // stops it the way an init system does.
 func TestBinarySignals(t *testing.T) {
@@ -43,29 +73,8 @@ func TestBinarySignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			pbx := newPBX(t, false)
-			stderr := &syncBuffer{}
-			cmd := exec.Command(bin, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
-				"--web.listen-address=127.0.0.1:0", "--log.format=json")
-			cmd.Env = []string{"PORTSIP_WSI_PASSWORD=" + testPassword}
-			cmd.Stderr = stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			waited := false
-			defer func() {
-				if !waited {
-					cmd.Process.Kill()
-					<-exited
-				}
-			}()
-
-			var addr string
-			eventually(t, 10*time.Second, "the binary to listen", func() bool {
-				addr = listenAddress(stderr.String())
-				return addr != ""
-			})
+			b := startBinary(t, bin, pbx.URL)
+			stderr, addr := b.stderr, b.addr
 			c := httpClient(nil)
 			eventually(t, 10*time.Second, "portsip_up 1", func() bool {
 				_, body := get(t, c, "http://"+addr+"/metrics")
@@ -76,12 +85,11 @@ func TestBinarySignals(t *testing.T) {
 				t.Errorf("build_info does not carry the injected version")
 			}
 
-			if err := cmd.Process.Signal(sig); err != nil {
+			if err := b.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case err := <-exited:
-				waited = true
+			case err := <-b.exited:
 				if err != nil {
 					t.Errorf("exit after %s: %v, want status 0\n%s", sig, err, stderr.String())
 				}
@@ -107,29 +115,8 @@ func TestBinarySignals(t *testing.T) {
 func TestBinarySecondSignal(t *testing.T) {
 	bin := buildBinary(t)
 	pbx := newPBX(t, false)
-	stderr := &syncBuffer{}
-	cmd := exec.Command(bin, "--wsi.url="+pbx.URL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
-		"--web.listen-address=127.0.0.1:0", "--log.format=json")
-	cmd.Env = []string{"PORTSIP_WSI_PASSWORD=" + testPassword}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	waited := false
-	defer func() {
-		if !waited {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	var addr string
-	eventually(t, 10*time.Second, "the binary to listen", func() bool {
-		addr = listenAddress(stderr.String())
-		return addr != ""
-	})
+	b := startBinary(t, bin, pbx.URL)
+	stderr, addr := b.stderr, b.addr
 	// A request whose body never arrives keeps its connection active, so
 	// the shutdown waits for it up to its timeout.
 	conn, err := net.Dial("tcp", addr)
@@ -146,25 +133,23 @@ func TestBinarySecondSignal(t *testing.T) {
 		return strings.Contains(body, "\npromhttp_metric_handler_requests_in_flight 2\n")
 	})
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := b.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the shutdown to start", func() bool {
 		return strings.Contains(stderr.String(), `"msg":"shutting down"`)
 	})
 	select {
-	case err := <-exited:
-		waited = true
+	case err := <-b.exited:
 		t.Fatalf("exited (%v) without waiting for the held request: the test proves nothing", err)
 	default:
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := b.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		waited = true
+	case err := <-b.exited:
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Success() {
 			t.Errorf("exit after the second SIGINT: %v, want killed by the signal", err)
