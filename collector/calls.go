@@ -8,6 +8,10 @@ import (
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
+// callKey and trunkKey are the label values of a tenant's call counters.
+type callKey struct{ direction, status string }
+type trunkKey struct{ trunk, direction, status string }
+
 func activeKey(session, cdr, call string) string {
 	switch {
 	case session != "":

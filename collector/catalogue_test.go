@@ -7,32 +7,14 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
-
-// catalogue is DESIGN.md's metric catalogue without build_info (main
-// registers that), plus this package's drop counter.
-var catalogue = []string{
-	"portsip_up",
-	"portsip_wsi_connection_attempts_total", "portsip_wsi_connection_errors_total",
-	"portsip_wsi_subscription_active", "portsip_wsi_events_total", "portsip_wsi_invalid_messages_total",
-	"portsip_wsi_last_event_timestamp_seconds",
-	"portsip_tenant_info", "portsip_queue_info", "portsip_queue_waiting_callers",
-	"portsip_queue_oldest_wait_seconds", "portsip_queue_agents", "portsip_queue_agent_state",
-	"portsip_queue_agent_state_seconds_total", "portsip_queue_callers_total", "portsip_queue_wait_seconds",
-	"portsip_queue_sla_breaches_total", "portsip_queue_sla_threshold_seconds",
-	"portsip_queue_management_events_total", "portsip_extension_online", "portsip_extension_presence",
-	"portsip_extension_call_state", "portsip_extensions", "portsip_extensions_online",
-	"portsip_extensions_by_presence", "portsip_extensions_by_call_state",
-	"portsip_extension_management_events_total", "portsip_calls_active", "portsip_calls_total",
-	"portsip_call_talk_seconds", "portsip_call_ring_seconds", "portsip_call_end_reasons_total",
-	"portsip_trunk_calls_total",
-	"portsip_exporter_dropped_entities_total",
-}
 
 func described(c prometheus.Collector) []string {
 	ch := make(chan *prometheus.Desc)
@@ -46,17 +28,11 @@ func described(c prometheus.Collector) []string {
 	return names
 }
 
-// The catalogue is what Describe lists, MetricNames returns, and a
-// realistic state renders: each family present, with the type DESIGN.md says.
-func TestCatalogueIsComplete(t *testing.T) {
-	want := slices.Sorted(slices.Values(catalogue))
+// gatherRealistic registers a Collector with both switches on and a
+// client's counters, loads a PBX with every kind of state, and gathers.
+func gatherRealistic(t *testing.T) []*dto.MetricFamily {
+	t.Helper()
 	c := New(Config{AgentState: true, ExtensionState: true}, statsFunc(someStats))
-	if got := described(c); !slices.Equal(got, want) {
-		t.Errorf("Describe lists\n%v\nwant\n%v", got, want)
-	}
-	if got := slices.Sorted(slices.Values(MetricNames())); !slices.Equal(got, want) {
-		t.Errorf("MetricNames = %v", got)
-	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	c.SessionUp(sessionWith())
@@ -65,41 +41,118 @@ func TestCatalogueIsComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mfs
+}
+
+// The catalogue is what Describe lists, MetricNames returns, and a
+// realistic state renders: each family present, with its declared type
+// and exactly its declared labels. (The names, types and labels users
+// depend on are held to the README's metric table by readme_test.go.)
+func TestCatalogueIsComplete(t *testing.T) {
+	var want []string
+	byName := map[string]*family{}
+	for _, f := range catalogue {
+		if byName[f.name] != nil {
+			t.Errorf("%s declared twice", f.name)
+		}
+		byName[f.name] = f
+		want = append(want, f.name)
+	}
+	slices.Sort(want)
+	if got := described(New(Config{}, nil)); !slices.Equal(got, want) {
+		t.Errorf("Describe lists\n%v\nwant\n%v", got, want)
+	}
+	if got := slices.Sorted(slices.Values(MetricNames())); !slices.Equal(got, want) {
+		t.Errorf("MetricNames = %v", got)
+	}
 	var gathered []string
-	for _, mf := range mfs {
-		gathered = append(gathered, mf.GetName())
-		typ := mf.GetType().String()
+	for _, mf := range gatherRealistic(t) {
 		name := mf.GetName()
-		switch {
-		case name == "portsip_queue_wait_seconds" || name == "portsip_call_talk_seconds" || name == "portsip_call_ring_seconds":
-			if typ != "HISTOGRAM" {
-				t.Errorf("%s is %s", name, typ)
+		gathered = append(gathered, name)
+		f := byName[name]
+		if f == nil {
+			t.Errorf("%s: gathered, not in the catalogue", name)
+			continue
+		}
+		wantType := map[kind]dto.MetricType{gauge: dto.MetricType_GAUGE, counter: dto.MetricType_COUNTER,
+			histogram: dto.MetricType_HISTOGRAM}[f.kind]
+		if mf.GetType() != wantType {
+			t.Errorf("%s is %s, declared %s", name, mf.GetType(), wantType)
+		}
+		if strings.HasSuffix(name, "_total") != (f.kind == counter) {
+			t.Errorf("%s: a %s; only counters end in _total", name, mf.GetType())
+		}
+		wantLabels := slices.Sorted(slices.Values(f.names))
+		for _, m := range mf.GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetName())
 			}
-			// Series start empty; one with observations shows its native buckets.
-			native := false
-			for _, m := range mf.GetMetric() {
-				h := m.GetHistogram()
-				if h.GetSchema() != 3 {
-					t.Errorf("%s: not a native histogram too (schema %d)", name, h.GetSchema())
-					break
-				}
-				native = native || len(h.GetPositiveSpan())+int(h.GetZeroCount()) > 0
+			if !slices.Equal(got, wantLabels) {
+				t.Errorf("%s: labels %v, declared %v", name, got, wantLabels)
+				break
 			}
-			if !native {
-				t.Errorf("%s: no series with native buckets", name)
+		}
+		if f.kind != histogram {
+			continue
+		}
+		// Series start empty; one with observations shows its native buckets.
+		native := false
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSchema() != 3 {
+				t.Errorf("%s: not a native histogram too (schema %d)", name, h.GetSchema())
+				break
 			}
-		case regexp.MustCompile(`_total$`).MatchString(name):
-			if typ != "COUNTER" {
-				t.Errorf("%s is %s", name, typ)
-			}
-		default:
-			if typ != "GAUGE" {
-				t.Errorf("%s is %s", name, typ)
-			}
+			native = native || len(h.GetPositiveSpan())+int(h.GetZeroCount()) > 0
+		}
+		if !native {
+			t.Errorf("%s: no series with native buckets", name)
 		}
 	}
 	if !slices.Equal(gathered, want) {
 		t.Errorf("gathered\n%v\nwant\n%v", gathered, want)
+	}
+}
+
+// Every label name is declared once, with whether its values are bounded:
+// a scrape keeps one shared pair per value of a bounded label, so a label
+// declared bounded must take few values however large the PBX.
+func TestLabelsDeclared(t *testing.T) {
+	seen := map[string]bool{}
+	for id, l := range labels {
+		if l.name == "" || seen[l.name] {
+			t.Errorf("label %d: name %q missing or declared twice", id, l.name)
+		}
+		seen[l.name] = true
+	}
+	c := New(Config{AgentState: true, ExtensionState: true}, statsFunc(someStats))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	c.SessionUp(sessionWith())
+	pbx{tenants: 100, queues: 200, agents: 12, callers: 3, extensions: 400}.load(c, time.Now())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]map[string]bool{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if values[l.GetName()] == nil {
+					values[l.GetName()] = map[string]bool{}
+				}
+				values[l.GetName()][l.GetValue()] = true
+			}
+		}
+	}
+	for _, l := range labels {
+		if n := len(values[l.name]); l.bounded && n > maxEnumValues+1 {
+			t.Errorf("%s is declared bounded and took %d values", l.name, n)
+		}
+	}
+	if n := len(values[labels[lTenantID].name]); n != 100 {
+		t.Errorf("%d tenants rendered, want 100: the test's PBX is not large", n)
 	}
 }
 
@@ -112,15 +165,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		}
 		t.Skip("promtool not on PATH")
 	}
-	c := New(Config{AgentState: true, ExtensionState: true}, statsFunc(someStats))
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	c.SessionUp(sessionWith())
-	pbx{tenants: 2, queues: 3, agents: 2, callers: 2, extensions: 6}.load(c, time.Now())
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mfs := gatherRealistic(t)
 	var text bytes.Buffer
 	for _, mf := range mfs {
 		if _, err := expfmt.MetricFamilyToText(&text, mf); err != nil {
@@ -133,76 +178,5 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	cmd.Stdin = &text
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-}
-
-// designLabels is DESIGN.md's catalogue: each family's label names, exactly.
-// Users' dashboards and alert routes join on them; an extra label splits
-// their series, a missing one merges them.
-var designLabels = map[string][]string{
-	"portsip_up":                                {},
-	"portsip_wsi_connection_attempts_total":     {},
-	"portsip_wsi_connection_errors_total":       {"stage"},
-	"portsip_wsi_subscription_active":           {"topic"},
-	"portsip_wsi_events_total":                  {"event_type"},
-	"portsip_wsi_invalid_messages_total":        {"reason"},
-	"portsip_wsi_last_event_timestamp_seconds":  {},
-	"portsip_tenant_info":                       {"tenant_id", "tenant_name"},
-	"portsip_queue_info":                        {"tenant_id", "queue", "queue_id", "queue_name"},
-	"portsip_queue_waiting_callers":             {"tenant_id", "queue", "kind"},
-	"portsip_queue_oldest_wait_seconds":         {"tenant_id", "queue"},
-	"portsip_queue_agents":                      {"tenant_id", "queue", "state"},
-	"portsip_queue_agent_state":                 {"tenant_id", "queue", "agent", "state"},
-	"portsip_queue_agent_state_seconds_total":   {"tenant_id", "queue", "state"},
-	"portsip_queue_callers_total":               {"tenant_id", "queue", "reason"},
-	"portsip_queue_wait_seconds":                {"tenant_id", "queue", "outcome"},
-	"portsip_queue_sla_breaches_total":          {"tenant_id", "queue"},
-	"portsip_queue_sla_threshold_seconds":       {"tenant_id", "queue"},
-	"portsip_queue_management_events_total":     {"tenant_id", "event_type"},
-	"portsip_extension_online":                  {"tenant_id", "extension"},
-	"portsip_extension_presence":                {"tenant_id", "extension", "presence"},
-	"portsip_extension_call_state":              {"tenant_id", "extension", "state"},
-	"portsip_extensions":                        {"tenant_id"},
-	"portsip_extensions_online":                 {"tenant_id"},
-	"portsip_extensions_by_presence":            {"tenant_id", "presence"},
-	"portsip_extensions_by_call_state":          {"tenant_id", "state"},
-	"portsip_extension_management_events_total": {"tenant_id", "event_type"},
-	"portsip_calls_active":                      {"tenant_id"},
-	"portsip_calls_total":                       {"tenant_id", "direction", "status"},
-	"portsip_call_talk_seconds":                 {"tenant_id", "direction"},
-	"portsip_call_ring_seconds":                 {"tenant_id", "direction"},
-	"portsip_call_end_reasons_total":            {"tenant_id", "reason"},
-	"portsip_trunk_calls_total":                 {"tenant_id", "trunk", "direction", "status"},
-	"portsip_exporter_dropped_entities_total":   {"entity"},
-}
-
-func TestCatalogueLabelsAreDesigns(t *testing.T) {
-	c := New(Config{AgentState: true, ExtensionState: true}, statsFunc(someStats))
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	c.SessionUp(sessionWith())
-	pbx{tenants: 2, queues: 3, agents: 2, callers: 2, extensions: 6}.load(c, time.Now())
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		want, ok := designLabels[mf.GetName()]
-		if !ok {
-			t.Errorf("%s: not in the catalogue", mf.GetName())
-			continue
-		}
-		want = slices.Sorted(slices.Values(want))
-		for _, m := range mf.GetMetric() {
-			var got []string
-			for _, l := range m.GetLabel() {
-				got = append(got, l.GetName())
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, want) {
-				t.Errorf("%s: labels %v, want %v", mf.GetName(), got, want)
-				break
-			}
-		}
 	}
 }

@@ -1,6 +1,13 @@
 // Package collector turns WSI events into contact-centre state and renders
 // that state as Prometheus metrics at scrape time.
 //
+// One concern per file: the metric catalogue (catalogue.go), tenants,
+// queues, extensions and calls (one file each), normalisation of what the
+// PBX spells (normalize.go), the limits (limits.go), rendering under the
+// lock (render.go) and the scrape's sample slabs (samples.go).
+// ARCHITECTURE.md in the repository describes the data path and the
+// measured reasons behind these choices; this comment records the rules.
+//
 // # Locking
 //
 // Ingest (the wsi.Handler methods, called from one goroutine) and scrapes
@@ -8,8 +15,8 @@
 // into a buffer, and builds and sends the metrics after releasing it: a
 // stuck scraper never stalls ingest, and ingest waits for a scrape only as
 // long as the copy takes. Histograms are prometheus.HistogramVec children
-// kept by the entity they belong to (classic buckets from DESIGN.md plus
-// native buckets, factor 1.1); BenchmarkObserve and
+// kept by the entity they belong to (the classic buckets of the catalogue
+// plus native buckets, factor 1.1); BenchmarkObserve and
 // BenchmarkHistogramScrape compare them with hand-rolled accumulators.
 //
 // # Sessions
@@ -98,7 +105,8 @@
 //
 // # Bounds
 //
-// Labels are normalised as DESIGN.md says; every value taken from the PBX
+// Enum label values are lower case, made of [a-z0-9_], at most 32
+// characters (unknown values pass through so); every value taken from the PBX
 // is valid UTF-8 and at most Limits.LabelLength bytes. Each enum label
 // takes at most 64 distinct values; further values count as "other". The
 // tracked tenants, queues, callers and agents per queue, extensions,

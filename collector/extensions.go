@@ -6,6 +6,13 @@ import (
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
+// extension is the live state of one extension.
+type extension struct {
+	online   int8   // -1 unknown (seen only in call or presence events), 0, 1
+	presence string // "" until known
+	state    string // call state
+}
+
 // extension returns the extension's number and state, a new one when
 // unknown; ok is false when it cannot be tracked. Callers store it back.
 func (c *Collector) extension(t *tenant, raw string) (n string, x extension, ok bool) {

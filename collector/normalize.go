@@ -1,12 +1,55 @@
 package collector
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
-// maxEnumLength bounds an enum label value (DESIGN.md: unknown values pass
-// through normalised, at most 32 characters).
+// The documented values of each enumeration the PBX sends, as exported.
+var (
+	agentStates = []string{"ready", "not_ready", "queue_call", "other_call", "wrap_up",
+		"break", "lunch", "logged_out", "offline", "online"}
+	callStates = []string{"on_call", "ringing", "idle"}
+	// Both spellings of the available state are real (v22.2, v22.3).
+	presences    = []string{"online", "available", "away", "lunch", "business_trip", "do_not_disturb"}
+	directions   = []string{"internal", "inbound", "outbound", "inbound_outbound"}
+	callStatuses = []string{"answered", "noanswer", "fail"}
+
+	queueMgmtTypes = []string{wsi.TypeQueueCreated, wsi.TypeQueueUpdated, wsi.TypeQueueDestroy}
+	extMgmtTypes   = []string{wsi.TypeExtensionCreated, wsi.TypeExtensionUpdated, wsi.TypeExtensionDestroyed}
+)
+
+// enums holds the interned values of every enumerated label: one set per
+// Collector, so that a PBX inventing values fills each at most once.
+type enums struct {
+	agentState, presence, callState, direction, callStatus, endReason, callerReason, mgmtType *enum
+}
+
+func newEnums() enums {
+	e := enums{
+		agentState:   newEnum("unknown", agentStates...),
+		presence:     newEnum("", presences...),
+		callState:    newEnum("idle", callStates...),
+		direction:    newEnum("unknown", directions...),
+		callStatus:   newEnum("unknown", callStatuses...),
+		endReason:    newEnum("unknown"),
+		callerReason: newEnum("unknown", callerReasons...),
+		mgmtType:     newEnum("unknown", slices.Concat(queueMgmtTypes, extMgmtTypes)...),
+	}
+	e.direction.alias = map[string]string{
+		"ext": "internal", "in": "inbound", "out": "outbound", "in2out": "inbound_outbound",
+	}
+	// The vendor's own extension_status sample spells ON_CALL as ON_ACLL:
+	// a supervisor counting extensions on a call must not miss those.
+	e.callState.alias = map[string]string{"on_acll": "on_call"}
+	return e
+}
+
+// maxEnumLength bounds an enum label value: unknown values pass through
+// normalised, at most 32 characters.
 const maxEnumLength = 32
 
 // maxEnumValues bounds how many distinct values one enum label may take;

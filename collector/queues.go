@@ -17,6 +17,8 @@ const (
 	reasonCallback = "callback"
 )
 
+var callerReasons = []string{reasonEnqueue, reasonAnswered, reasonOverflow, reasonHangup, reasonCallback}
+
 var outcomes = [...]string{"answered", "abandoned", "overflow", "callback"}
 
 func outcomeOf(reason string) int {
@@ -31,41 +33,6 @@ func outcomeOf(reason string) int {
 		return 3
 	}
 	return -1
-}
-
-// tenant is everything known under one tenant_id. It lives as long as the
-// process: its counters must never reset.
-type tenant struct {
-	id   string
-	name string // tenant_name from call_cdr; "" until one arrives
-
-	queues map[string]*queue              // by queue label
-	byID   map[string]*queue              // queue_id -> queue
-	exts   map[string]extension           // live: by extension number
-	calls  map[string]time.Time           // live: active call key -> first seen (our clock)
-	talk   map[string]prometheus.Observer // by direction; nil until the first call event
-	ring   map[string]prometheus.Observer
-
-	// extsLive: an extension event arrived in this session. Until one
-	// does, the tenant's extension gauges are withheld: zeros would claim
-	// that every extension went offline at each reconnect, and that a
-	// tenant whose extensions we do not receive has none.
-	extsLive bool
-
-	queueMgmt  map[string]uint64 // by event_type
-	extMgmt    map[string]uint64
-	callsTotal map[callKey]uint64 // nil until the first call event
-	endReasons map[string]uint64
-	trunks     map[trunkKey]uint64
-}
-
-type callKey struct{ direction, status string }
-type trunkKey struct{ trunk, direction, status string }
-
-type extension struct {
-	online   int8   // -1 unknown (seen only in call or presence events), 0, 1
-	presence string // "" until known
-	state    string // call state
 }
 
 // queue holds a queue's live state and its counters. Live state is
@@ -100,32 +67,6 @@ type agent struct {
 	since time.Time // our clock
 	seen  bool      // scratch for snapshot replacement
 }
-
-func (c *Collector) tenant(id string) *tenant {
-	id = c.label(id)
-	if t := c.tenants[id]; t != nil {
-		return t
-	}
-	if len(c.tenants) >= c.cfg.Limits.Tenants {
-		c.drop(EntityTenant)
-		return nil
-	}
-	t := &tenant{
-		id:         c.key(id),
-		queues:     make(map[string]*queue),
-		byID:       make(map[string]*queue),
-		exts:       make(map[string]extension),
-		calls:      make(map[string]time.Time),
-		queueMgmt:  make(map[string]uint64),
-		extMgmt:    make(map[string]uint64),
-		endReasons: make(map[string]uint64),
-		trunks:     make(map[trunkKey]uint64),
-	}
-	c.tenants[t.id] = t
-	return t
-}
-
-// ---- queues ----
 
 func (c *Collector) newQueue(t *tenant, label string) *queue {
 	if c.nQueues >= c.cfg.Limits.Queues && !c.evictRetired() {
@@ -492,18 +433,4 @@ func (c *Collector) queueManagement(e *wsi.QueueManagement, now time.Time) {
 	}
 	c.touch(q)
 	c.setName(q, e.QueueName)
-}
-
-// dropLiveState forgets what only a session can vouch for.
-func (c *Collector) dropLiveState(now time.Time) {
-	for _, t := range c.tenants {
-		for _, q := range t.queues {
-			c.clearQueue(q, now)
-		}
-		c.nExts -= len(t.exts)
-		clear(t.exts)
-		t.extsLive = false
-		c.nCalls -= len(t.calls)
-		clear(t.calls)
-	}
 }

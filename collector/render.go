@@ -1,0 +1,233 @@
+package collector
+
+import (
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// Collect renders the state. The lock is held only while the values are
+// copied; they are sent, and encoded, after it is released. The buffers
+// are not reused: the metrics sent point into them until they are encoded.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.copyState()
+	for _, chunk := range s.all {
+		for i := range chunk {
+			ch <- &chunk[i]
+		}
+	}
+	c.wait.Collect(ch)
+	c.talk.Collect(ch)
+	c.ring.Collect(ch)
+}
+
+// copyState copies what a scrape renders. Only this holds the lock, so
+// only this stalls ingest (BenchmarkScrapeCopy).
+func (c *Collector) copyState() *samples {
+	s := newSamples(int(c.lastRows.Load()) + 64)
+	c.mu.Lock()
+	// Read under the lock: the client publishes its subscriptions before
+	// it calls SessionUp, which waits for this lock, so a scrape that sees
+	// the session up also sees what it subscribed. (The client never holds
+	// its own lock while calling the Handler: no lock-order cycle.)
+	if c.stats != nil {
+		renderStats(s, c.stats.Stats())
+	}
+	now := c.cfg.Now()
+	c.sweepCalls(now)
+	c.render(s, now)
+	c.mu.Unlock()
+	c.lastRows.Store(int64(s.n))
+	return s
+}
+
+func renderStats(s *samples, st wsi.Stats) {
+	s.add(mWSIAttempts, float64(st.ConnectionAttempts))
+	addAll(s, mWSIErrors, wsi.Stages, st.ConnectionErrors)
+	addAll(s, mWSIInvalid, wsi.InvalidReasons, st.InvalidMessages)
+	other := st.Events[wsi.TypeOther]
+	for typ, n := range st.Events {
+		if typ != wsi.TypeOther && !slices.Contains(wsi.KnownEventTypes, typ) {
+			other += n
+		}
+	}
+	for _, typ := range wsi.KnownEventTypes {
+		s.add(mWSIEvents, float64(st.Events[typ]), typ)
+	}
+	s.add(mWSIEvents, float64(other), wsi.TypeOther)
+	last := 0.0
+	if !st.LastEvent.IsZero() {
+		last = float64(st.LastEvent.UnixNano()) / 1e9
+	}
+	s.add(mWSILast, last)
+	for topic, ok := range st.Subscriptions {
+		s.add(mWSISubs, b2f(ok), topic)
+	}
+}
+
+// addAll renders every known label value (zeros included) and any other
+// the client counted.
+func addAll(s *samples, d *family, known []string, m map[string]uint64) {
+	for _, k := range known {
+		s.add(d, float64(m[k]), k)
+	}
+	for k, n := range m {
+		if !slices.Contains(known, k) {
+			s.add(d, float64(n), k)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// render copies the state into s. Called with c.mu held.
+func (c *Collector) render(s *samples, now time.Time) {
+	s.add(mUp, b2f(c.up))
+	for _, e := range Entities {
+		s.add(mDropped, float64(c.dropped[e]), e)
+	}
+	var (
+		inProgress = make(map[string]float64)
+		byState    = make(map[string]int)
+	)
+	for _, t := range c.tenants {
+		if t.name != "" {
+			s.add(mTenantInfo, 1, t.id, t.name)
+		}
+		for typ, n := range t.queueMgmt {
+			s.add(mQueueMgmt, float64(n), t.id, typ)
+		}
+		for typ, n := range t.extMgmt {
+			s.add(mExtMgmt, float64(n), t.id, typ)
+		}
+		for k, n := range t.callsTotal {
+			s.add(mCallsTotal, float64(n), t.id, k.direction, k.status)
+		}
+		for r, n := range t.endReasons {
+			s.add(mEndReasons, float64(n), t.id, r)
+		}
+		for k, n := range t.trunks {
+			s.add(mTrunkCalls, float64(n), t.id, k.trunk, k.direction, k.status)
+		}
+		for _, q := range t.queues {
+			c.renderQueue(s, t, q, now, inProgress, byState)
+		}
+		if c.up && t.extsLive {
+			c.renderExtensions(s, t, byState)
+		}
+		if c.up {
+			s.add(mCallsActive, float64(len(t.calls)), t.id)
+		}
+	}
+}
+
+func (c *Collector) renderQueue(s *samples, t *tenant, q *queue, now time.Time, inProgress map[string]float64, byState map[string]int) {
+	// Counters: every known reason from zero, so the first increase shows.
+	for _, r := range callerReasons {
+		s.add(mQueueCallers, float64(q.callers[r]), t.id, q.label, r)
+	}
+	for r, n := range q.callers {
+		if !slices.Contains(callerReasons, r) {
+			s.add(mQueueCallers, float64(n), t.id, q.label, r)
+		}
+	}
+	s.add(mSLABreaches, float64(q.breaches), t.id, q.label)
+
+	clear(inProgress)
+	for _, a := range q.agents {
+		if d := now.Sub(a.since); d > 0 {
+			inProgress[a.state] += d.Seconds()
+		}
+	}
+	for state, v := range q.seconds {
+		s.add(mAgentSeconds, v+inProgress[state], t.id, q.label, state)
+	}
+
+	if !c.up || !q.live {
+		return
+	}
+	s.add(mQueueInfo, 1, t.id, q.label, q.id, q.name)
+	var normal, callback int
+	oldest := int64(-1)
+	for _, w := range q.waiting {
+		if w.callback {
+			callback++
+		} else {
+			normal++
+		}
+		if oldest < 0 || w.enqueued < oldest {
+			oldest = w.enqueued
+		}
+	}
+	s.add(mQueueWaiting, float64(normal), t.id, q.label, "normal")
+	s.add(mQueueWaiting, float64(callback), t.id, q.label, "callback")
+	wait := 0.0
+	if oldest >= 0 {
+		wait = max(0, now.Sub(time.Unix(oldest, 0)).Seconds())
+	}
+	s.add(mQueueOldest, wait, t.id, q.label)
+
+	clear(byState)
+	for _, st := range agentStates {
+		byState[st] = 0
+	}
+	for ext, a := range q.agents {
+		byState[a.state]++
+		if c.cfg.AgentState {
+			s.add(mAgentState, 1, t.id, q.label, ext, a.state)
+		}
+	}
+	for st, n := range byState {
+		s.add(mQueueAgents, float64(n), t.id, q.label, st)
+	}
+	if q.slaSet {
+		s.add(mSLAThreshold, q.slaSecs, t.id, q.label)
+	}
+}
+
+func (c *Collector) renderExtensions(s *samples, t *tenant, byState map[string]int) {
+	var online int
+	clear(byState)
+	for _, st := range callStates {
+		byState[st] = 0
+	}
+	presence := make(map[string]int, len(presences))
+	for _, p := range presences {
+		presence[p] = 0
+	}
+	for n, x := range t.exts {
+		byState[x.state]++
+		if x.online == 1 {
+			online++
+		}
+		if x.presence != "" {
+			presence[x.presence]++
+		}
+		if !c.cfg.ExtensionState {
+			continue
+		}
+		if x.online >= 0 {
+			s.add(mExtOnline, float64(x.online), t.id, n)
+		}
+		if x.presence != "" {
+			s.add(mExtPresence, 1, t.id, n, x.presence)
+		}
+		s.add(mExtCallState, 1, t.id, n, x.state)
+	}
+	s.add(mExts, float64(len(t.exts)), t.id)
+	s.add(mExtsOnline, float64(online), t.id)
+	for p, n := range presence {
+		s.add(mExtsByPresence, float64(n), t.id, p)
+	}
+	for st, n := range byState {
+		s.add(mExtsByCall, float64(n), t.id, st)
+	}
+}

@@ -1,0 +1,57 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// tenant is everything known under one tenant_id. It lives as long as the
+// process: its counters must never reset.
+type tenant struct {
+	id   string
+	name string // tenant_name from call_cdr; "" until one arrives
+
+	queues map[string]*queue              // by queue label
+	byID   map[string]*queue              // queue_id -> queue
+	exts   map[string]extension           // live: by extension number
+	calls  map[string]time.Time           // live: active call key -> first seen (our clock)
+	talk   map[string]prometheus.Observer // by direction; nil until the first call event
+	ring   map[string]prometheus.Observer
+
+	// extsLive: an extension event arrived in this session. Until one
+	// does, the tenant's extension gauges are withheld: zeros would claim
+	// that every extension went offline at each reconnect, and that a
+	// tenant whose extensions we do not receive has none.
+	extsLive bool
+
+	queueMgmt  map[string]uint64 // by event_type
+	extMgmt    map[string]uint64
+	callsTotal map[callKey]uint64 // nil until the first call event
+	endReasons map[string]uint64
+	trunks     map[trunkKey]uint64
+}
+
+func (c *Collector) tenant(id string) *tenant {
+	id = c.label(id)
+	if t := c.tenants[id]; t != nil {
+		return t
+	}
+	if len(c.tenants) >= c.cfg.Limits.Tenants {
+		c.drop(EntityTenant)
+		return nil
+	}
+	t := &tenant{
+		id:         c.key(id),
+		queues:     make(map[string]*queue),
+		byID:       make(map[string]*queue),
+		exts:       make(map[string]extension),
+		calls:      make(map[string]time.Time),
+		queueMgmt:  make(map[string]uint64),
+		extMgmt:    make(map[string]uint64),
+		endReasons: make(map[string]uint64),
+		trunks:     make(map[trunkKey]uint64),
+	}
+	c.tenants[t.id] = t
+	return t
+}
