@@ -32,10 +32,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // A frame that is not exactly one JSON object (RFC 8259, nesting at most
 // 10000 deep, as encoding/json accepts) is rejected as ReasonMalformedJSON.
 // A JSON object is rejected as ReasonInvalidEvent when it has neither a
-// non-empty string event_type nor command, when a key the package knows
-// holds a value of the wrong JSON type, or when such a key appears twice in
-// one object: the vendor's own samples repeat keys, and which copy a PBX
-// means cannot be known.
+// non-empty string event_type nor command, or when a key the package knows
+// holds a value of the wrong JSON type.
 //
 // Decoding is tolerant where PBX versions differ:
 //   - ids and other string keys accept JSON numbers (as their literal text);
@@ -43,6 +41,11 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 //     empty string or null means absent (OptInt.Set false);
 //   - booleans accept true/false, 1/0 and those as strings;
 //   - null is the same as an absent key; unknown keys are ignored;
+//   - a key repeated in one object takes its last value, as encoding/json
+//     does (the vendor's own extension_created sample repeats username),
+//     and the event carries QuirkDuplicateKey;
+//   - a JSON number read into a string (an id or number the vendor
+//     documents as a string) marks the event QuirkVersionSpelling;
 //   - did_cid and end_reason are older spellings of did and ended_reason
 //     (call_targets document end_reason); when a frame has both, the
 //     documented spelling wins;
@@ -94,6 +97,9 @@ func decode(data []byte, several bool) (ev Event, rep *Reply, rest []byte, err e
 	if d.invalid != nil {
 		return nil, nil, rest, &DecodeError{Reason: ReasonInvalidEvent, Err: d.invalid}
 	}
+	if ev != nil {
+		ev.Head().Quirks = d.quirks
+	}
 	return ev, rep, rest, nil
 }
 
@@ -122,6 +128,12 @@ type decoder struct {
 	scratch []byte // unescaped strings; valid until the next string is read
 	name    []byte // the key of the member being read
 	several bool   // another object may follow the first (decodeNext)
+	quirks  QuirkSet
+
+	// The event_type of the last occurrence of the key: when a frame
+	// repeats it, the last one decides the event's type.
+	lastType  string
+	typeCount int
 }
 
 func (d *decoder) fail(msg string) {
@@ -156,6 +168,15 @@ func (d *decoder) frame() (Event, *Reply) {
 	switch {
 	case typ != "":
 		ev = d.event(typ)
+		if d.typeCount > 1 && d.lastType != typ {
+			// A repeated event_type whose last value differs: decode again
+			// as that type, whose last occurrence then agrees.
+			d.pos, d.depth, d.invalid, d.quirks = start, 0, nil, 0
+			if d.lastType == "" {
+				d.invalidf("event_type: want a non-empty string")
+			}
+			ev = d.event(d.lastType)
+		}
 	case command && !found:
 		rep = d.reply()
 	default:
@@ -171,9 +192,10 @@ func (d *decoder) frame() (Event, *Reply) {
 	return ev, rep
 }
 
-// peek finds the event_type at the top level of the object at d.pos. found
-// reports whether the key exists; typ is empty when its value is not a
-// non-empty string (recorded as invalid). command reports whether a
+// peek finds the event_type at the top level of the object at d.pos: the
+// first one that is a non-empty string (the decoding pass sees a later
+// one). found reports whether the key exists; typ is empty when no value is
+// a non-empty string (recorded as invalid). command reports whether a
 // command key was seen before (or without) it.
 func (d *decoder) peek() (typ string, found, command bool) {
 	var o object
@@ -183,18 +205,20 @@ func (d *decoder) peek() (typ string, found, command bool) {
 		case "event_type":
 			found = true
 			if d.peekByte() == '"' {
-				typ = internType(d.strBytes())
+				if typ = internType(d.strBytes()); typ != "" {
+					return typ, found, command
+				}
+				continue
 			}
-			if typ == "" {
-				d.invalidf("event_type: want a non-empty string")
-			}
-			return typ, found, command
 		case "command":
 			command = true
 		}
 		d.skipValue()
 	}
-	return "", false, command
+	if found {
+		d.invalidf("event_type: want a non-empty string")
+	}
+	return "", found, command
 }
 
 // event decodes the object at d.pos as an event of type typ. An empty typ
@@ -326,7 +350,15 @@ func (d *decoder) header(h *Header, id key) {
 	switch id {
 	case kTenantID:
 		h.TenantID = d.str(id)
-	default: // event_type was read by peek
+	case kEventType: // peek read the type; note which value is the last
+		d.typeCount++
+		d.lastType = ""
+		if d.peekByte() == '"' {
+			d.lastType = internType(d.strBytes())
+		} else {
+			d.skipValue()
+		}
+	default:
 		d.skipValue()
 	}
 }
@@ -345,9 +377,9 @@ func (d *decoder) queueStatus(e *QueueStatus) {
 		case kQueueName:
 			e.QueueName = d.str(o.id)
 		case kWaitingList:
-			e.Waiting = d.queueCallers(o.id, e.Waiting)
+			e.Waiting = d.queueCallers(o.id, nil)
 		case kAgents:
-			e.Agents = d.queueAgents(o.id, e.Agents)
+			e.Agents = d.queueAgents(o.id, nil)
 		default:
 			d.header(&e.Header, o.id)
 		}
@@ -364,7 +396,7 @@ func (d *decoder) queueCallerStatus(e *QueueCallerStatus) {
 		case kQueueNumber:
 			e.QueueNumber = d.str(o.id)
 		case kUpdatedCallers:
-			e.Callers = d.queueCallers(o.id, e.Callers)
+			e.Callers = d.queueCallers(o.id, nil)
 		default:
 			d.header(&e.Header, o.id)
 		}
@@ -381,9 +413,9 @@ func (d *decoder) queueAgentStatus(e *QueueAgentStatus) {
 		case kQueueNumber:
 			e.QueueNumber = d.str(o.id)
 		case kUpdatedAgents:
-			e.Updated = d.queueAgents(o.id, e.Updated)
+			e.Updated = d.queueAgents(o.id, nil)
 		case kRemovedAgents:
-			e.Removed = d.removedAgents(o.id, e.Removed)
+			e.Removed = d.removedAgents(o.id, nil)
 		default:
 			d.header(&e.Header, o.id)
 		}
@@ -541,7 +573,7 @@ func (d *decoder) extensionStatus(e *ExtensionStatus) {
 	d.openTop()
 	for d.next(&o) {
 		if o.id == kStatus {
-			e.Status = d.extensionStates(o.id, e.Status)
+			e.Status = d.extensionStates(o.id, nil)
 		} else {
 			d.header(&e.Header, o.id)
 		}
@@ -638,7 +670,7 @@ func (d *decoder) extensionAgentStatus(e *ExtensionAgentStatus) {
 		case kTime:
 			e.Time, _ = d.int(o.id)
 		case kAgentStatus:
-			e.AgentStatus = d.agentQueueStates(o.id, e.AgentStatus)
+			e.AgentStatus = d.agentQueueStates(o.id, nil)
 		default:
 			d.header(&e.Header, o.id)
 		}
@@ -802,7 +834,7 @@ func (d *decoder) callCDR(e *CallCDR) {
 		case kUserData:
 			e.UserData = d.any(o.id)
 		case kCallTargets:
-			e.Targets = d.callTargets(o.id, e.Targets)
+			e.Targets = d.callTargets(o.id, nil)
 		default:
 			d.header(&e.Header, o.id)
 		}
@@ -912,6 +944,7 @@ func (d *decoder) str(id key) string {
 	case c == '"':
 		return string(d.strBytes())
 	case c == '-' || c >= '0' && c <= '9':
+		d.quirks.Add(QuirkVersionSpelling)
 		return string(d.number())
 	case c == 'n':
 		d.literal("null")
@@ -1105,7 +1138,7 @@ func equalFold(b []byte, lower string) bool {
 // ---- objects and arrays ----
 
 // object is the state of an object being read: members read so far, which
-// known keys were seen (duplicates are rejected), and the current key.
+// known keys were seen, and the current key.
 type object struct {
 	n    int
 	seen keySet
@@ -1157,25 +1190,22 @@ func (d *decoder) push() {
 	}
 }
 
-// next advances to the next member of o whose key the caller should
-// decode, leaving d.pos at its value and o.id set (kUnknown for keys the
-// package does not know: the caller skips them). A repeated known key is
-// recorded as invalid and skipped. It returns false after the closing '}'.
+// next advances to the next member of o, leaving d.pos at its value and
+// o.id set (kUnknown for keys the package does not know: the caller skips
+// them). A repeated known key is decoded again, so its last value wins.
+// It returns false after the closing '}'.
 func (d *decoder) next(o *object) bool {
-	for d.member(&o.n) {
-		o.id = keyID(d.name)
-		if o.id == kUnknown {
-			return true
-		}
+	if !d.member(&o.n) {
+		return false
+	}
+	o.id = keyID(d.name)
+	if o.id != kUnknown {
 		if o.seen.has(o.id) {
-			d.invalidf("duplicate key %q", keyNames[o.id])
-			d.skipValue()
-			continue
+			d.quirks.Add(QuirkDuplicateKey)
 		}
 		o.seen.add(o.id)
-		return true
 	}
-	return false
+	return true
 }
 
 // member reads the separator and the key of the next member of an object

@@ -58,15 +58,31 @@ func checkEqual(t *testing.T, name string, got, want any) {
 	}
 }
 
-// The vendor's samples, verbatim: three are broken and must be rejected
-// for the right reason, every other one decodes to what it says.
+// quirks makes a QuirkSet.
+func quirks(qs ...Quirk) (s QuirkSet) {
+	for _, q := range qs {
+		s.Add(q)
+	}
+	return s
+}
+
+// Every JSON sample of the vendor's page (and of the facts page), verbatim,
+// byte for byte as published: the two no JSON parser can read (a full-width
+// comma with agents inside waiting_list; a trailing comma) are rejected as
+// malformed, every other one decodes to what it says, the sample that
+// repeats a key included.
 func TestDecodeVendorSamples(t *testing.T) {
 	rejected := map[string]string{
 		"queue_status.json":      ReasonMalformedJSON, // full-width comma, agents inside waiting_list
 		"auth_system_admin.json": ReasonMalformedJSON, // trailing comma
-		"extension_created.json": ReasonInvalidEvent,  // "username" twice
 	}
 	want := map[string]any{
+		// "username" twice: the last value wins, and the event says so.
+		"extension_created.json": &ExtensionManagement{
+			Header:          Header{EventType: TypeExtensionCreated, TenantID: "883634229655633920", Quirks: quirks(QuirkDuplicateKey)},
+			ExtensionNumber: "1001", ExtensionID: "823634238409396", DisplayName: "Jason Wek",
+			Email: "test@test.com", Username: "testuser1", Enabled: OptInt{Value: 1, Set: true},
+		},
 		"extension_status.json": &ExtensionStatus{
 			Header: Header{EventType: TypeExtensionStatus, TenantID: "794493068765036544"},
 			Status: []ExtensionState{
@@ -222,7 +238,7 @@ func TestDecodeFrames(t *testing.T) {
 		},
 		// Older servers: ids as numbers, did_cid, end_reason, no durations.
 		"call_cdr_old.json": &CallCDR{
-			Header:    Header{EventType: TypeCallCDR, TenantID: "798119491077668864"},
+			Header:    Header{EventType: TypeCallCDR, TenantID: "798119491077668864", Quirks: quirks(QuirkVersionSpelling)},
 			SessionID: "798119942409949184", CallID: "abc@10.0.0.1",
 			StartTime: 1705051422, RingTime: 1705051423, EndedTime: 1705051440,
 			Caller: "sip:101@test.io", Callee: "sip:102@test.io", DID: "+4930555001",
@@ -283,7 +299,7 @@ func TestDecodeEveryEventType(t *testing.T) {
 			t.Errorf("%s: got %T, want %T", typ, ev, want)
 			continue
 		}
-		if h := ev.Head(); h.EventType != typ || h.TenantID != "883634229655633920" {
+		if h := ev.Head(); h.EventType != typ || h.TenantID != "883634229655633920" || h.Quirks != quirks(QuirkVersionSpelling) {
 			t.Errorf("%s: header %+v", typ, *h)
 		}
 	}
@@ -297,7 +313,7 @@ func TestDecodeTolerance(t *testing.T) {
 	}{
 		{"numbers as strings and numbers",
 			`{"event_type":"queue_caller_status","tenant_id":"1","queue_id":2,"updated_callers":[{"position":"2","timestamp":1676206249},{"position":3,"timestamp":"1676206250"}]}`,
-			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus, TenantID: "1"}, QueueID: "2",
+			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus, TenantID: "1", Quirks: quirks(QuirkVersionSpelling)}, QueueID: "2",
 				Callers: []QueueCaller{{Position: 2, Timestamp: 1676206249}, {Position: 3, Timestamp: 1676206250}}}},
 		{"caller type and reason lower-cased, placeholder dropped",
 			`{"event_type":"queue_caller_status","updated_callers":[{"type":"CallBack","reason":"Agent_Answered"},{"type":"Normal/Callback","reason":"hangup/overflow"},{"type":"normal","reason":"HANGUP"}]}`,
@@ -305,11 +321,11 @@ func TestDecodeTolerance(t *testing.T) {
 				Callers: []QueueCaller{{Type: "callback", Reason: "agent_answered"}, {}, {Type: "normal", Reason: "hangup"}}}},
 		{"other enums as sent",
 			`{"event_type":"queue_agent_status","queue_number":"8001","updated_agents":[{"state":"Not Ready","agent_extension_number":101},{"state":"ready"}]}`,
-			&QueueAgentStatus{Header: Header{EventType: TypeQueueAgentStatus}, QueueNumber: "8001",
+			&QueueAgentStatus{Header: Header{EventType: TypeQueueAgentStatus, Quirks: quirks(QuirkVersionSpelling)}, QueueNumber: "8001",
 				Updated: []QueueAgent{{State: "Not Ready", Extension: "101"}, {State: "ready"}}}},
 		{"removed agents as objects or bare numbers",
 			`{"event_type":"queue_agent_status","removed_agents":[{"agent_extension_number":"102"},"103",104,null,{}]}`,
-			&QueueAgentStatus{Header: Header{EventType: TypeQueueAgentStatus}, Removed: []string{"102", "103", "104"}}},
+			&QueueAgentStatus{Header: Header{EventType: TypeQueueAgentStatus, Quirks: quirks(QuirkVersionSpelling)}, Removed: []string{"102", "103", "104"}}},
 		{"booleans in every spelling",
 			`{"event_type":"extension_status","status":[{"online":true,"push_online":"true"},{"online":1,"push_online":"1"},{"online":"TRUE","push_online":false},{"online":"false","push_online":0},{"online":"0","push_online":null},{"online":""}]}`,
 			&ExtensionStatus{Header: Header{EventType: TypeExtensionStatus}, Status: []ExtensionState{
@@ -341,17 +357,17 @@ func TestDecodeTolerance(t *testing.T) {
 			&CallStart{Header: Header{EventType: TypeCallStart}, UserData: `{"crm": [1, true]}`}},
 		{"cost as a number",
 			`{"event_type":"call_cdr","call_targets":[{"cost":0.05}]}`,
-			&CallCDR{Header: Header{EventType: TypeCallCDR}, Targets: []CallTarget{{Cost: "0.05"}}}},
+			&CallCDR{Header: Header{EventType: TypeCallCDR, Quirks: quirks(QuirkVersionSpelling)}, Targets: []CallTarget{{Cost: "0.05"}}}},
 		{"nulls are absent, unknown keys of any type ignored",
 			`{"event_type":"queue_status","tenant_id":null,"queue_name":null,"waiting_list":null,"agents":[null],"future":{"a":[1,{"b":null}]},"also":-1.5e-3}`,
 			&QueueStatus{Header: Header{EventType: TypeQueueStatus}}},
 		{"SLA breach numbers as strings",
 			`{"event_type":"queue_sla_breached","total_callers_breached":"6","sla_time_secs":"90","waiting_callers":"100","timestamp":1676206249,"caller":431334081002}`,
-			&QueueSLABreached{Header: Header{EventType: TypeQueueSLABreached}, TotalCallersBreached: 6, SLATimeSecs: 90,
+			&QueueSLABreached{Header: Header{EventType: TypeQueueSLABreached, Quirks: quirks(QuirkVersionSpelling)}, TotalCallersBreached: 6, SLATimeSecs: 90,
 				WaitingCallers: 100, Timestamp: 1676206249, Caller: "431334081002"}},
 		{"queue management with id and name",
 			`{"event_type":"queue_destroy","queue_number":8800,"queue_id":"9","queue_name":"Support","tenant_id":"1"}`,
-			&QueueManagement{Header: Header{EventType: TypeQueueDestroy, TenantID: "1"}, QueueNumber: "8800", QueueID: "9", QueueName: "Support"}},
+			&QueueManagement{Header: Header{EventType: TypeQueueDestroy, TenantID: "1", Quirks: quirks(QuirkVersionSpelling)}, QueueNumber: "8800", QueueID: "9", QueueName: "Support"}},
 		{"white space everywhere",
 			" \t\r\n{ \"event_type\" :\n\"extension_call\" , \"time\" : \"5\" }\n ",
 			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}, Time: 5}},
@@ -367,6 +383,32 @@ func TestDecodeTolerance(t *testing.T) {
 		{"duplicate unknown keys are not ambiguous for us",
 			`{"event_type":"extension_call","x":1,"x":2}`,
 			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}}},
+		// A repeated key takes its last value, as encoding/json reads it,
+		// wherever it is and whatever the values' types.
+		{"repeated keys: the last value wins",
+			`{"event_type":"call_cdr","tenant_id":"1","tenant_id":"2","talk_duration":5,"talk_duration":null,"ring_duration":null,"ring_duration":"3","call_targets":[{"status":"answered","status":"noanswer"}],"call_targets":[{"status":"fail"}]}`,
+			&CallCDR{Header: Header{EventType: TypeCallCDR, TenantID: "2", Quirks: quirks(QuirkDuplicateKey)},
+				RingDuration: OptInt{3, true}, Targets: []CallTarget{{Status: "fail"}}}},
+		{"repeated keys in array entries",
+			`{"event_type":"queue_caller_status","updated_callers":[{"session_id":"1","session_id":"2","reason":"enqueue","reason":"hangup"}]}`,
+			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus, Quirks: quirks(QuirkDuplicateKey)},
+				Callers: []QueueCaller{{SessionID: "2", Reason: "hangup"}}}},
+		{"repeated event_type: the last decides the type",
+			`{"event_type":"call_cdr","session_id":"7","event_type":"call_start"}`,
+			&CallStart{Header: Header{EventType: TypeCallStart, Quirks: quirks(QuirkDuplicateKey)}, SessionID: "7"}},
+		{"repeated event_type: the first not a string",
+			`{"event_type":5,"queue_number":"1","event_type":"queue_created"}`,
+			&QueueManagement{Header: Header{EventType: TypeQueueCreated, Quirks: quirks(QuirkDuplicateKey)}, QueueNumber: "1"}},
+		{"repeated event_type of an unknown type",
+			`{"event_type":"unknown_thing","tenant_id":"1","tenant_id":"1","event_type":"unknown_thing"}`,
+			&Unknown{Header: Header{EventType: "unknown_thing", TenantID: "1", Quirks: quirks(QuirkDuplicateKey)}}},
+		{"repeated reply status",
+			`{"command":"auth","status":0,"status":-1}`,
+			&Reply{Command: "auth", Status: -1}},
+		{"ids as numbers, as old servers send them",
+			`{"event_type":"extension_agent_status","extension_id":806406815892897792,"tenant_id":"1","agent_status":[{"queue_number":8002,"status":"READY"}]}`,
+			&ExtensionAgentStatus{Header: Header{EventType: TypeExtensionAgentStatus, TenantID: "1", Quirks: quirks(QuirkVersionSpelling)},
+				ExtensionID: "806406815892897792", AgentStatus: []AgentQueueState{{QueueNumber: "8002", Status: "READY"}}}},
 		{"minimum int64",
 			`{"event_type":"extension_call","time":"-9223372036854775808"}`,
 			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}, Time: -9223372036854775808}},
@@ -447,12 +489,12 @@ func TestDecodeRejects(t *testing.T) {
 		{`{"event_type":"call_cdr","talk_duration":"-"}`, ReasonInvalidEvent},
 		{`{"event_type":"call_cdr","call_targets":[{"cost":{}}]}`, ReasonInvalidEvent},
 		{`{"event_type":"call_cdr","tenant_id":{"id":1}}`, ReasonInvalidEvent},
-		// Duplicate keys: which value is meant cannot be known.
-		{`{"event_type":"call_cdr","event_type":"call_start"}`, ReasonInvalidEvent},
-		{`{"event_type":"call_cdr","tenant_id":"1","tenant_id":"2"}`, ReasonInvalidEvent},
-		{`{"event_type":"call_cdr","call_targets":[{"status":"answered","status":"noanswer"}]}`, ReasonInvalidEvent},
-		{`{"command":"auth","status":0,"status":-1}`, ReasonInvalidEvent},
-		{`{"event_type":"unknown_thing","tenant_id":"1","tenant_id":"1"}`, ReasonInvalidEvent},
+		// A repeated key whose last value is of the wrong type.
+		{`{"event_type":"call_cdr","event_type":5}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","event_type":""}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","event_type":null}`, ReasonInvalidEvent},
+		{`{"event_type":5,"event_type":null}`, ReasonInvalidEvent},
+		{`{"event_type":"call_cdr","talk_duration":1,"talk_duration":"x"}`, ReasonInvalidEvent},
 	} {
 		checkReject(t, []byte(tc.frame), tc.reason)
 	}
@@ -511,7 +553,7 @@ func TestDecodeErrorMessages(t *testing.T) {
 	for frame, want := range map[string]string{
 		`{"event_type":"queue_caller_status","updated_callers":"x"}`: `invalid_event: updated_callers: want an array, got a string`,
 		`{"event_type":"extension_status","status":[{"online":{}}]}`: `invalid_event: online: want a boolean, got an object`,
-		`{"event_type":"call_cdr","tenant_id":"1","tenant_id":"1"}`:  `invalid_event: duplicate key "tenant_id"`,
+		`{"event_type":"call_cdr","event_type":null}`:                `invalid_event: event_type: want a non-empty string`,
 		`{"event_type":"call_cdr","talk_duration":"1.5"}`:            `invalid_event: talk_duration: "1.5" is not an integer`,
 		`{"event_type":"call_cdr",}`:                                 `malformed_json: offset 25: want a string key`,
 		`[1]`:                                                        `malformed_json: offset 3: frame is not a JSON object`,

@@ -77,6 +77,8 @@ type Header struct {
 	TenantID string
 	// Received is when the Client read the frame. Zero when decoded elsewhere.
 	Received time.Time
+	// Quirks are the compensations the decoder made for this event.
+	Quirks QuirkSet
 }
 
 // Head gives access to the header of any event.
