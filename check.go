@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portsip-exporter/portsip_exporter/collector"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -37,7 +41,14 @@ func (c *checkCmd) Validate() error {
 func (c *checkCmd) run(ctx context.Context, logger *slog.Logger, w io.Writer) int {
 	cfg := c.WSI.clientConfig()
 	cfg.Logger = logger.With("component", "wsi")
+	var out bytes.Buffer
+	code := c.check(ctx, cfg, &out)
+	// Whatever the PBX sent back, the password goes no further.
+	_, _ = io.WriteString(w, wsi.NewRedactor(cfg.Password).String(out.String()))
+	return code
+}
 
+func (c *checkCmd) check(ctx context.Context, cfg wsi.Config, w io.Writer) int {
 	fmt.Fprintf(w, "PBX:    %s\n", cfg.URL)
 	fmt.Fprintf(w, "Login:  %s\n", describeLogin(cfg))
 	if cfg.TLS.InsecureSkipVerify {
@@ -50,12 +61,52 @@ func (c *checkCmd) run(ctx context.Context, logger *slog.Logger, w io.Writer) in
 		fmt.Fprintf(w, "FAILED: %v\n", err)
 		return exitFailed
 	}
-	res, err := client.Check(ctx, c.Listen)
+	// The collector counts the quirks and ignored events as the exporter
+	// would: check reports what it counted.
+	col := collector.New(collector.Config{}, client)
+	res, err := client.Check(ctx, c.Listen, col)
 	if ctx.Err() != nil {
 		fmt.Fprintln(w, "Interrupted.")
 		return exitFailed
 	}
-	return writeCheckReport(w, cfg, c.Listen, res, err)
+	var notes []string
+	if res != nil && err == nil {
+		notes = checkNotes(res, col, c.Listen)
+	}
+	return writeCheckReport(w, cfg, c.Listen, res, err, notes)
+}
+
+// checkNotes are what a first contact should know beyond the topics: a
+// configured tenant that sent nothing (a mistyped id looks exactly like
+// that), the quirks seen, the events ignored.
+func checkNotes(res *wsi.CheckResult, col prometheus.Collector, listen time.Duration) []string {
+	var notes []string
+	for _, t := range slices.Sorted(maps.Keys(res.Tenants)) {
+		if res.Tenants[t] == 0 {
+			notes = append(notes, fmt.Sprintf("WARNING: nothing arrived for tenant %s within %s: check the id in --wsi.tenant (the tenant_id of the PBX's events); a tenant with no queues, extensions or calls looks the same.", t, listen))
+		}
+	}
+	reg := prometheus.NewRegistry()
+	if reg.Register(col) != nil {
+		return notes
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		var seen []string
+		for _, m := range mf.GetMetric() {
+			if n := m.GetCounter().GetValue(); n > 0 && len(m.GetLabel()) > 0 {
+				seen = append(seen, fmt.Sprintf("%s x%g", m.GetLabel()[0].GetValue(), n))
+			}
+		}
+		switch {
+		case len(seen) == 0:
+		case mf.GetName() == "portsip_wsi_quirks_total":
+			notes = append(notes, "Quirks: "+strings.Join(seen, ", ")+" (how this PBX reads the vendor's unclear spots; see the README's quirks)")
+		case mf.GetName() == "portsip_wsi_events_ignored_total":
+			notes = append(notes, "Ignored: "+strings.Join(seen, ", ")+" (events not applied; see portsip_wsi_events_ignored_total in the README)")
+		}
+	}
+	return notes
 }
 
 func describeLogin(cfg wsi.Config) string {
@@ -71,21 +122,21 @@ func describeLogin(cfg wsi.Config) string {
 
 // writeCheckReport explains the outcome of a Check: what worked, what did
 // not and what to change.
-func writeCheckReport(w io.Writer, cfg wsi.Config, listen time.Duration, res *wsi.CheckResult, err error) int {
+func writeCheckReport(w io.Writer, cfg wsi.Config, listen time.Duration, res *wsi.CheckResult, err error, notes []string) int {
 	var we *wsi.Error
-	stage := ""
-	if errors.As(err, &we) {
-		stage = we.Stage
+	if err != nil && !errors.As(err, &we) {
+		fmt.Fprintf(w, "FAILED: %s\n", oneLine(err.Error()))
+		return exitFailed
 	}
 
 	// Steps the attempt got through, so the reader sees where it stopped.
 	steps := 0
 	switch {
-	case err == nil || stage == wsi.StageSubscribe:
+	case we == nil || we.Stage == wsi.StageSubscribe:
 		fmt.Fprintln(w, "ok      connected")
 		fmt.Fprintln(w, "ok      authenticated")
 		steps = 2
-	case stage == wsi.StageAuth:
+	case we.Stage == wsi.StageAuth:
 		fmt.Fprintln(w, "ok      connected")
 		steps = 1
 	}
@@ -97,15 +148,21 @@ func writeCheckReport(w io.Writer, cfg wsi.Config, listen time.Duration, res *ws
 		fmt.Fprintln(w)
 	}
 
-	if err != nil {
-		class, hints := classify(cfg, err)
-		fmt.Fprintf(w, "FAILED (%s): %s\n", class, failureText(class, err))
+	if we != nil {
+		class, hints := classify(cfg, we)
+		fmt.Fprintf(w, "FAILED (%s): %s\n", class, failureText(we))
 		writeHints(w, hints)
 		return exitFailed
 	}
 	if res == nil || len(res.Topics) == 0 {
 		fmt.Fprintln(w, "FAILED (protocol): the client subscribed to no topic")
 		return exitFailed
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
 	}
 
 	var refused []string
@@ -115,11 +172,6 @@ func writeCheckReport(w io.Writer, cfg wsi.Config, listen time.Duration, res *ws
 		}
 	}
 	sort.Strings(refused)
-	if len(refused) == len(res.Topics) {
-		fmt.Fprintln(w, "FAILED (permission): the PBX refused every subscription (see the table above)")
-		writeHints(w, permissionHints(cfg))
-		return exitFailed
-	}
 	if len(refused) > 0 {
 		fmt.Fprintf(w, "OK, with gaps: %s refused; the metrics from %s stay empty.\n",
 			strings.Join(refused, ", "), plural(len(refused), "that topic", "those topics"))
@@ -187,20 +239,55 @@ func eventSummary(t wsi.TopicResult) string {
 }
 
 // classify sorts a failed attempt into what the user has to fix, with
-// what to try.
-func classify(cfg wsi.Config, err error) (class string, hints []string) {
-	var we *wsi.Error
-	stage := wsi.StageDial
-	if errors.As(err, &we) {
-		stage = we.Stage
-	}
+// what to try, by the kind wsi gave the failure where it happened.
+func classify(cfg wsi.Config, e *wsi.Error) (class string, hints []string) {
 	host := hostOf(cfg.URL)
 	hostname := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		hostname = h
 	}
-	switch stage {
-	case wsi.StageAuth:
+	plain := strings.HasPrefix(cfg.URL, "ws://")
+	switch e.Kind {
+	case wsi.KindDNS:
+		return "unreachable", []string{"The host name " + hostname + " does not resolve: check --wsi.url."}
+	case wsi.KindUnreachable:
+		return "unreachable", []string{
+			"Check the host and port in --wsi.url (PBX v22 and later: wss://<pbx>:8887/wsi).",
+			"Check that a firewall lets this host reach " + host + ".",
+		}
+	case wsi.KindNoAnswer:
+		if e.Stage == wsi.StageAuth {
+			return "no answer", []string{"The PBX accepted the WebSocket but never answered the login: check that " + host + " is the PBX's WSI endpoint, and look at the PBX's logs."}
+		}
+		// Connected, then silence. Telling the user to check the
+		// firewall would send them the wrong way.
+		hints = []string{"Something at " + host + " accepted the connection but did not complete the WebSocket handshake: check the port (PBX v22 and later: wss://<pbx>:8887/wsi)."}
+		if plain {
+			hints = append(hints, "A TLS port can stay silent to plain ws://: try wss://.")
+		}
+		return "no answer", hints
+	case wsi.KindTLS:
+		var he x509.HostnameError
+		var rhe tls.RecordHeaderError
+		switch {
+		case errors.As(e, &he):
+			return "TLS", []string{"The certificate is for another name than " + hostname + ": connect by that name, or set --wsi.tls.server-name=<a name on the certificate>."}
+		case errors.As(e, &rhe):
+			return "TLS", []string{"The server at " + host + " does not speak TLS here: check the port (the PBX's WSI is wss://<pbx>:8887/wsi), or use ws:// if it really is plain."}
+		}
+		return "TLS", []string{
+			"If the PBX uses a self-signed certificate or a private CA, pass that CA's certificate with --wsi.tls.ca-file=<file.pem>" +
+				" (to see the chain the PBX sends: openssl s_client -connect " + host + " -showcerts).",
+			"If the certificate names another host, set --wsi.tls.server-name=<a name on the certificate>.",
+			"Only to try things out: --wsi.tls.insecure-skip-verify (the password is then exposed to anyone on the path).",
+		}
+	case wsi.KindNotWSI:
+		hints = []string{"The server answered, but not with a WebSocket upgrade: check the path (PBX v22 and later: wss://<pbx>:8887/wsi)."}
+		if plain {
+			hints = append(hints, "The PBX speaks TLS on its WSI port: try wss:// instead of ws://.")
+		}
+		return "not a WSI endpoint", hints
+	case wsi.KindAuth:
 		hints = []string{
 			"Check --wsi.username (or --wsi.extension-number) and the password (--wsi.password-file or " + passwordEnv + ").",
 		}
@@ -209,77 +296,24 @@ func classify(cfg wsi.Config, err error) (class string, hints []string) {
 		} else {
 			hints = append(hints, "--wsi.domain must be the tenant's SIP domain; a system administrator logs in without --wsi.domain.")
 		}
+		hints = append(hints, "The exporter waits at least a minute after each refused login, as PBXs lock accounts after repeated failures: fix this before starting it.")
 		return "auth", hints
-	case wsi.StageSubscribe:
+	case wsi.KindPermission:
 		return "permission", permissionHints(cfg)
-	case wsi.StageRead:
-		return "connection lost", []string{"The PBX closed the session right after subscribing; run again, and look at the PBX's logs."}
 	}
-
-	if isTLSError(err) {
-		var he x509.HostnameError
-		var rhe tls.RecordHeaderError
-		switch {
-		case errors.As(err, &he) || strings.Contains(err.Error(), "certificate is valid for"):
-			hints = append(hints, "The certificate is for another name than "+hostname+": connect by that name, or set --wsi.tls.server-name=<a name on the certificate>.")
-		case errors.As(err, &rhe) || strings.Contains(err.Error(), "does not look like a TLS handshake"):
-			hints = append(hints, "The server at "+host+" does not speak TLS here: check the port (the PBX's WSI is wss://<pbx>:8887/wsi), or use ws:// if it really is plain.")
-		default:
-			hints = append(hints,
-				"If the PBX uses a self-signed certificate or a private CA, pass that CA's certificate with --wsi.tls.ca-file=<file.pem>"+
-					" (to see the chain the PBX sends: openssl s_client -connect "+host+" -showcerts).",
-				"If the certificate names another host, set --wsi.tls.server-name=<a name on the certificate>.",
-				"Only to try things out: --wsi.tls.insecure-skip-verify (the password is then exposed to anyone on the path).")
-		}
-		return "TLS", hints
-	}
-
-	if strings.HasPrefix(cfg.URL, "ws://") && strings.Contains(err.Error(), "malformed HTTP response") {
-		return "TLS", []string{"The server answered with TLS: use a wss:// URL."}
-	}
-	if errors.Is(err, websocket.ErrBadHandshake) || strings.Contains(err.Error(), "bad handshake") {
-		hints = []string{"The server answered HTTP but refused the WebSocket upgrade: check the path (PBX v22 and later: wss://<pbx>:8887/wsi)."}
-		if strings.HasPrefix(cfg.URL, "ws://") {
-			hints = append(hints, "The PBX speaks TLS on its WSI port: try wss:// instead of ws://.")
-		}
-		return "not a WSI endpoint", hints
-	}
-	// Connected, then silence: a read or write failed after the dial.
-	// Telling the user to check the firewall would send them the wrong way.
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op != "dial" {
-		hints = []string{"Something at " + host + " accepted the connection but did not complete the WebSocket handshake: check the port (PBX v22 and later: wss://<pbx>:8887/wsi)."}
-		if strings.HasPrefix(cfg.URL, "ws://") {
-			hints = append(hints, "A TLS port can stay silent to plain ws://: try wss://.")
-		}
-		return "no answer", hints
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "unreachable", []string{"The host name " + hostname + " does not resolve: check --wsi.url."}
-	}
-	return "unreachable", []string{
-		"Check the host and port in --wsi.url (PBX v22 and later: wss://<pbx>:8887/wsi).",
-		"Check that a firewall lets this host reach " + host + ".",
-	}
+	return "connection lost", []string{"The PBX closed the session (" + e.Stage + "); run again, and look at the PBX's logs."}
 }
 
-func failureText(class string, err error) string {
-	var we *wsi.Error
-	if errors.As(err, &we) && we.PBXError != "" {
-		switch class {
-		case "auth":
-			return "the PBX refused the login: " + oneLine(we.PBXError)
-		case "permission":
-			return "the PBX refused every subscription (see the table above)"
-		}
+func failureText(e *wsi.Error) string {
+	switch {
+	case e.Kind == wsi.KindAuth && e.PBXError != "":
+		return "the PBX refused the login: " + oneLine(e.PBXError)
+	case e.Kind == wsi.KindPermission:
+		return "the PBX refused every subscription (see the table above)"
 	}
-	if we != nil {
-		// The class already says where it failed; the stage prefix
-		// ("dial: ") would only repeat it.
-		return oneLine(we.Err.Error())
-	}
-	return oneLine(err.Error())
+	// The class already says where it failed; the stage prefix ("dial: ")
+	// would only repeat it.
+	return oneLine(e.Err.Error())
 }
 
 func permissionHints(cfg wsi.Config) []string {
@@ -292,24 +326,6 @@ func permissionHints(cfg wsi.Config) []string {
 	return []string{
 		"cdr_events, queue_events and queue_management_events need a tenant administrator (or Analytics view rights); an extension user may watch only the queues it belongs to (--wsi.queue).",
 	}
-}
-
-func isTLSError(err error) bool {
-	var (
-		uae x509.UnknownAuthorityError
-		he  x509.HostnameError
-		cie x509.CertificateInvalidError
-		cve *tls.CertificateVerificationError
-		rhe tls.RecordHeaderError
-		ae  tls.AlertError
-	)
-	if errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie) ||
-		errors.As(err, &cve) || errors.As(err, &rhe) || errors.As(err, &ae) {
-		return true
-	}
-	// The client may have flattened the chain into text.
-	s := err.Error()
-	return strings.Contains(s, "x509:") || strings.Contains(s, "tls:")
 }
 
 func hostOf(raw string) string {

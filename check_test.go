@@ -185,10 +185,10 @@ func TestCheckExtensionUser(t *testing.T) {
 // up, without the port. Built by hand: tests ask no DNS server.
 func TestCheckUnresolvableHost(t *testing.T) {
 	cfg := wsi.Config{URL: "wss://pbx.invalid:8887/wsi", Username: "admin", Tenants: []string{"1"}}
-	err := &wsi.Error{Stage: wsi.StageDial, Err: &net.OpError{Op: "dial", Net: "tcp",
+	err := &wsi.Error{Stage: wsi.StageDial, Kind: wsi.KindDNS, Err: &net.OpError{Op: "dial", Net: "tcp",
 		Err: &net.DNSError{Err: "no such host", Name: "pbx.invalid", IsNotFound: true}}}
 	var out bytes.Buffer
-	if code := writeCheckReport(&out, cfg, time.Second, nil, err); code != exitFailed {
+	if code := writeCheckReport(&out, cfg, time.Second, nil, err, nil); code != exitFailed {
 		t.Errorf("exit code = %d, want %d", code, exitFailed)
 	}
 	wantLines(t, out.String(), "FAILED (unreachable)", "The host name pbx.invalid does not resolve")
@@ -198,20 +198,17 @@ func TestCheckUnresolvableHost(t *testing.T) {
 // firewall problem; a dial that times out is.
 func TestCheckSilentServer(t *testing.T) {
 	cfg := wsi.Config{URL: "ws://127.0.0.1:8887/wsi", Username: "admin", Tenants: []string{"1"}}
-	for _, tt := range []struct {
-		op   string
-		want []string
-	}{
-		{"read", []string{"FAILED (no answer)", "accepted the connection but did not complete the WebSocket handshake", "try wss://"}},
-		{"dial", []string{"FAILED (unreachable)", "firewall"}},
+	for kind, want := range map[wsi.Kind][]string{
+		wsi.KindNoAnswer:    {"FAILED (no answer)", "accepted the connection but did not complete the WebSocket handshake", "try wss://"},
+		wsi.KindUnreachable: {"FAILED (unreachable)", "firewall"},
 	} {
-		err := &wsi.Error{Stage: wsi.StageDial, Err: fmt.Errorf("no WebSocket handshake within 10s: %w",
-			&net.OpError{Op: tt.op, Net: "tcp", Err: os.ErrDeadlineExceeded})}
+		err := &wsi.Error{Stage: wsi.StageDial, Kind: kind, Err: fmt.Errorf("no WebSocket handshake within 10s: %w",
+			&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded})}
 		var out bytes.Buffer
-		if code := writeCheckReport(&out, cfg, time.Second, nil, err); code != exitFailed {
-			t.Errorf("%s: exit code = %d, want %d", tt.op, code, exitFailed)
+		if code := writeCheckReport(&out, cfg, time.Second, nil, err, nil); code != exitFailed {
+			t.Errorf("%s: exit code = %d, want %d", kind, code, exitFailed)
 		}
-		wantLines(t, out.String(), tt.want...)
+		wantLines(t, out.String(), want...)
 	}
 }
 
@@ -241,9 +238,9 @@ func TestCheckSilentListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := client.Check(context.Background(), 0)
+	res, err := client.Check(context.Background(), 0, nil)
 	var out bytes.Buffer
-	if code := writeCheckReport(&out, cfg, 0, res, err); code != exitFailed {
+	if code := writeCheckReport(&out, cfg, 0, res, err, nil); code != exitFailed {
 		t.Errorf("exit code = %d, want %d", code, exitFailed)
 	}
 	wantLines(t, out.String(), "FAILED (no answer)", "try wss://")

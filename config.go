@@ -1,12 +1,9 @@
 package main
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -24,7 +21,8 @@ import (
 // history.
 const passwordEnv = "PORTSIP_WSI_PASSWORD"
 
-// wsiConfig is how to reach and log in to the PBX (--wsi.*).
+// wsiConfig is how to reach and log in to the PBX (--wsi.*). The rules
+// are wsi.Config's; this maps its fields to flags.
 //
 // File flags here and below are plain strings rather than kong's path
 // type, which turns an empty value (an unset variable in a compose file)
@@ -35,15 +33,15 @@ type wsiConfig struct {
 	ExtensionNumber string        `name:"extension-number" env:"PORTSIP_WSI_EXTENSION_NUMBER" help:"Authenticate by extension number instead of user name (needs --wsi.domain)."`
 	PasswordFile    string        `name:"password-file" env:"PORTSIP_WSI_PASSWORD_FILE" placeholder:"FILE" help:"File holding the password (a trailing newline is ignored). Alternatively set ${password_env}."`
 	Domain          string        `name:"domain" env:"PORTSIP_WSI_DOMAIN" help:"SIP domain of a tenant user; empty means system administrator (global topics)."`
-	Tenants         []string      `name:"tenant" env:"PORTSIP_WSI_TENANTS" sep:"," placeholder:"ID" help:"Tenant id to watch through the global topics (system administrator mode). Repeatable or comma-separated."`
+	Tenants         []string      `name:"tenant" env:"PORTSIP_WSI_TENANTS" sep:"," placeholder:"ID" help:"Tenant id (a number) to watch through the global topics (system administrator mode). Repeatable or comma-separated."`
 	Queues          []string      `name:"queue" env:"PORTSIP_WSI_QUEUES" sep:"," placeholder:"NUMBER" help:"Tenant mode: queue numbers to watch; empty means every queue the PBX announces."`
 	Extensions      []string      `name:"extension" env:"PORTSIP_WSI_EXTENSIONS" sep:"," placeholder:"NUMBER" help:"Tenant mode: extension numbers to watch."`
-	PingInterval    time.Duration `name:"ping-interval" default:"30s" help:"WebSocket ping period, 1s to 1h; a session silent for two periods is considered dead."`
+	PingInterval    time.Duration `name:"ping-interval" default:"${ping_interval}" help:"WebSocket ping period, ${min_ping_interval} to ${max_ping_interval}; a session silent for two periods is considered dead."`
 
 	TLS wsiTLSConfig `embed:"" prefix:"tls."`
 
-	// password is loaded by Validate from the file or the environment.
-	password string
+	// client is the validated wsi.Config, password loaded.
+	client wsi.Config
 }
 
 type wsiTLSConfig struct {
@@ -52,143 +50,74 @@ type wsiTLSConfig struct {
 	ServerName         string `name:"server-name" placeholder:"NAME" help:"Name to verify the PBX certificate against, when it differs from the host in --wsi.url."`
 }
 
-// Validate checks the combination of flags and loads the password, so that
-// every configuration mistake is reported before the first connection.
-func (c *wsiConfig) Validate() error {
-	// Env files edited on Windows end lines in \r, and a stray space turns
-	// the path into "/wsi%20" and the PBX's answer into a 404.
-	c.URL = strings.TrimSpace(c.URL)
-	if c.URL == "" {
-		return invalid("--wsi.url is required (e.g. --wsi.url=wss://pbx.example.com:8887/wsi or PORTSIP_WSI_URL)")
+// wsiVars are the defaults and bounds wsi owns, for the flags' help.
+func wsiVars() map[string]string {
+	return map[string]string{
+		"ping_interval":     wsi.DefaultPingInterval.String(),
+		"min_ping_interval": wsi.MinPingInterval.String(),
+		"max_ping_interval": wsi.MaxPingInterval.String(),
 	}
-	// No message below repeats the URL: "admin:secret@pbx:8887" parses as
-	// scheme "admin", and its error must not print the password.
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return invalid("--wsi.url: not a valid URL (e.g. wss://pbx.example.com:8887/wsi)")
-	}
-	if u.User != nil {
-		return invalid("--wsi.url: must not contain credentials; use --wsi.username and --wsi.password-file")
-	}
-	if u.Opaque != "" || u.Scheme == "" {
-		return invalid("--wsi.url: must start with wss:// (or ws://), e.g. wss://pbx.example.com:8887/wsi")
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return invalid("--wsi.url: scheme must be wss:// (or ws://), not %s://", u.Scheme)
-	}
-	if u.Host == "" {
-		return invalid("--wsi.url: no host (e.g. wss://pbx.example.com:8887/wsi)")
-	}
-	if strings.Contains(u.Hostname(), ":") && !strings.HasPrefix(u.Host, "[") {
-		return invalid("--wsi.url: an IPv6 address goes in brackets, e.g. wss://[2001:db8::1]:8887/wsi")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return invalid("--wsi.url: port %s is not between 1 and 65535", p)
-		}
-	}
-	if strings.Contains(c.URL, "#") {
-		return invalid("--wsi.url: a #fragment never reaches the server; remove it")
-	}
-
-	switch {
-	case c.Username != "" && c.ExtensionNumber != "":
-		return invalid("--wsi.username and --wsi.extension-number are both set: authenticate with one of them")
-	case c.Username == "" && c.ExtensionNumber == "":
-		return invalid("--wsi.username (or --wsi.extension-number with --wsi.domain) is required")
-	case c.ExtensionNumber != "" && c.Domain == "":
-		return invalid("--wsi.extension-number needs --wsi.domain: extension users belong to a tenant")
-	}
-
-	if c.Domain == "" {
-		if len(nonEmpty(c.Tenants)) == 0 {
-			return invalid("--wsi.tenant is required without --wsi.domain: a system administrator watches tenants through the global topics")
-		}
-		if len(nonEmpty(c.Queues)) > 0 {
-			return invalid("--wsi.queue only applies with --wsi.domain (tenant mode); the global topics cover every queue of the tenants")
-		}
-		if len(nonEmpty(c.Extensions)) > 0 {
-			return invalid("--wsi.extension only applies with --wsi.domain (tenant mode); the global topics cover every extension of the tenants")
-		}
-	} else if len(nonEmpty(c.Tenants)) > 0 {
-		return invalid("--wsi.tenant only applies without --wsi.domain (system administrator mode)")
-	}
-
-	// Above an hour a dead session goes unnoticed for hours, and twice a
-	// huge value overflows into a read deadline in the past.
-	if c.PingInterval < time.Second || c.PingInterval > time.Hour {
-		return invalid("--wsi.ping-interval: must be at least 1s and at most 1h, got %s", c.PingInterval)
-	}
-	if c.TLS.CAFile != "" {
-		pem, err := readSmallFile(c.TLS.CAFile, maxCAFile)
-		if err != nil {
-			return invalid("--wsi.tls.ca-file: %v", pathError(err))
-		}
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return invalid("--wsi.tls.ca-file: %s holds no PEM certificate", c.TLS.CAFile)
-		}
-	}
-	if u.Scheme == "ws" && (c.TLS.CAFile != "" || c.TLS.ServerName != "" || c.TLS.InsecureSkipVerify) {
-		return invalid("--wsi.tls.* flags need a wss:// --wsi.url")
-	}
-
-	if err := c.loadPassword(); err != nil {
-		return err
-	}
-	// The client checks the same things; anything it still refuses is a
-	// configuration error too and must stop the start.
-	if _, err := wsi.New(c.clientConfig()); err != nil {
-		return invalid("WSI settings: %v", err)
-	}
-	return nil
 }
 
-func (c *wsiConfig) loadPassword() error {
+// wsiFlags names each wsi.Config field as the user sets it.
+var wsiFlags = map[wsi.Field]string{
+	wsi.FieldURL: "--wsi.url", wsi.FieldUsername: "--wsi.username", wsi.FieldExtensionNumber: "--wsi.extension-number",
+	wsi.FieldPassword: passwordEnv, wsi.FieldPasswordFile: "--wsi.password-file", wsi.FieldDomain: "--wsi.domain",
+	wsi.FieldTenants: "--wsi.tenant", wsi.FieldQueues: "--wsi.queue", wsi.FieldExtensions: "--wsi.extension",
+	wsi.FieldCAFile: "--wsi.tls.ca-file", wsi.FieldServerName: "--wsi.tls.server-name",
+	wsi.FieldInsecureSkipVerify: "--wsi.tls.insecure-skip-verify", wsi.FieldPingInterval: "--wsi.ping-interval",
+}
+
+// Validate checks the flags with wsi's rules and loads the password, so
+// that every configuration mistake is reported before the first
+// connection.
+func (c *wsiConfig) Validate() error {
 	env, envSet := os.LookupEnv(passwordEnv)
 	switch {
 	// An empty variable beside a file is what compose files and Helm
 	// charts leave behind for an unused option: not a second password.
 	case c.PasswordFile != "" && env != "":
 		return invalid("--wsi.password-file and %s are both set: use one of them", passwordEnv)
-	case c.PasswordFile != "":
-		b, err := readSmallFile(c.PasswordFile, maxPasswordFile)
-		if err != nil {
-			return invalid("--wsi.password-file: %v", pathError(err))
-		}
-		c.password = strings.TrimRight(string(b), "\r\n")
-		if c.password == "" {
-			return invalid("--wsi.password-file: %s is empty", c.PasswordFile)
-		}
-	case envSet:
-		if env == "" {
-			return invalid("%s is set but empty", passwordEnv)
-		}
-		c.password = env
-	default:
-		return invalid("no password: set --wsi.password-file (or PORTSIP_WSI_PASSWORD_FILE) or %s", passwordEnv)
+	case c.PasswordFile == "" && envSet && env == "":
+		return invalid("%s is set but empty", passwordEnv)
 	}
+	cfg := wsi.Config{
+		URL:             c.URL,
+		Username:        c.Username,
+		ExtensionNumber: c.ExtensionNumber,
+		Password:        env,
+		PasswordFile:    c.PasswordFile,
+		Domain:          c.Domain,
+		Tenants:         c.Tenants,
+		Queues:          c.Queues,
+		Extensions:      c.Extensions,
+		TLS:             wsi.TLSConfig{CAFile: c.TLS.CAFile, ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify},
+		PingInterval:    c.PingInterval,
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *wsi.ConfigError
+		if !errors.As(err, &ce) {
+			return invalid("WSI settings: %v", err)
+		}
+		return &validationError{msg: ce.Format(func(f wsi.Field) string {
+			if flag, ok := wsiFlags[f]; ok {
+				return flag
+			}
+			return "WSI " + string(f)
+		})}
+	}
+	c.client = cfg
 	return nil
 }
 
 // clientConfig is the wsi.Config these flags describe. Validate must have
 // succeeded.
-func (c *wsiConfig) clientConfig() wsi.Config {
-	return wsi.Config{
-		URL:             c.URL,
-		Username:        c.Username,
-		ExtensionNumber: c.ExtensionNumber,
-		Password:        c.password,
-		Domain:          c.Domain,
-		Tenants:         nonEmpty(c.Tenants),
-		Queues:          nonEmpty(c.Queues),
-		Extensions:      nonEmpty(c.Extensions),
-		TLS: wsi.TLSConfig{
-			CAFile:             c.TLS.CAFile,
-			ServerName:         c.TLS.ServerName,
-			InsecureSkipVerify: c.TLS.InsecureSkipVerify,
-		},
-		PingInterval: c.PingInterval,
-	}
+func (c *wsiConfig) clientConfig() wsi.Config { return c.client }
+
+// redactor removes the password of every command from what the program
+// prints.
+func (c *cli) redactor() *wsi.Redactor {
+	return wsi.NewRedactor(c.Run.WSI.client.Password, c.Check.WSI.client.Password)
 }
 
 // webConfig is the exporter's own HTTP endpoint (--web.*), as in every
@@ -200,12 +129,12 @@ type webConfig struct {
 }
 
 func (c *webConfig) Validate() error {
-	if len(nonEmpty(c.ListenAddresses)) == 0 {
+	if len(wsi.CleanList(c.ListenAddresses)) == 0 {
 		return invalid("--web.listen-address: at least one address is required")
 	}
 	// A typo is a configuration error (exit 2, before anything starts);
 	// only a port that is taken is left for the listener to find.
-	for _, a := range nonEmpty(c.ListenAddresses) {
+	for _, a := range wsi.CleanList(c.ListenAddresses) {
 		_, port, err := net.SplitHostPort(a)
 		if err == nil {
 			_, err = net.LookupPort("tcp", port)
@@ -314,42 +243,6 @@ func (c *collectorConfig) config() collector.Config {
 type logConfig struct {
 	Level  string `name:"level" default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above: ${enum}."`
 	Format string `name:"format" default:"text" enum:"text,json" help:"Log format: text (coloured on a terminal) or json (one object per line)."`
-}
-
-// nonEmpty drops empty and blank entries, which "a,,b" or an empty
-// environment variable would otherwise smuggle in as ids.
-func nonEmpty(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// Bounds on the files read at start: a mistyped path such as /dev/zero or
-// a log file must fail with a message, not fill the memory.
-const (
-	maxPasswordFile = 4 << 10
-	maxCAFile       = 4 << 20 // the system bundles are about 200 KiB
-)
-
-// readSmallFile reads a file of at most limit bytes.
-func readSmallFile(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes, so not the right file", name, limit)
-	}
-	return b, nil
 }
 
 // pathError shortens *fs.PathError messages to "<path>: <reason>" without

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,11 +68,12 @@ func TestFlagsGlobalMode(t *testing.T) {
 	if cmd != "run" {
 		t.Errorf("command = %q, want the default run", cmd)
 	}
-	got := c.Run.WSI.clientConfig()
+	got := connection(c.Run.WSI.clientConfig())
 	want := wsi.Config{
 		URL:          "wss://pbx.example.com:8887/wsi",
 		Username:     "admin",
 		Password:     "s3cret",
+		PasswordFile: pw,
 		Tenants:      []string{"1", "2", "3"},
 		TLS:          wsi.TLSConfig{CAFile: ca, ServerName: "pbx.internal"},
 		PingInterval: 10 * time.Second,
@@ -94,6 +96,15 @@ func TestFlagsGlobalMode(t *testing.T) {
 	}
 }
 
+// connection is the part of a wsi.Config the flags set.
+func connection(c wsi.Config) wsi.Config {
+	return wsi.Config{
+		URL: c.URL, Username: c.Username, ExtensionNumber: c.ExtensionNumber, Password: c.Password,
+		PasswordFile: c.PasswordFile, Domain: c.Domain, Tenants: c.Tenants, Queues: c.Queues,
+		Extensions: c.Extensions, TLS: c.TLS, PingInterval: c.PingInterval,
+	}
+}
+
 func TestEnvTenantMode(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("PORTSIP_WSI_URL", "ws://127.0.0.1:1/wsi")
@@ -103,7 +114,7 @@ func TestEnvTenantMode(t *testing.T) {
 	t.Setenv("PORTSIP_WSI_QUEUES", "8000,8001")
 	t.Setenv("PORTSIP_WSI_EXTENSIONS", "101,102")
 	c, _ := mustParse(t)
-	got := c.Run.WSI.clientConfig()
+	got := connection(c.Run.WSI.clientConfig())
 	want := wsi.Config{
 		URL:             "ws://127.0.0.1:1/wsi",
 		ExtensionNumber: "101",
@@ -199,6 +210,11 @@ func TestBadConfiguration(t *testing.T) {
 	pw := writeFile(t, "pw", "secret\n")
 	empty := writeFile(t, "empty", "\n")
 	unreadable := filepath.Join(t.TempDir(), "missing")
+	// A FIFO with no writer would hang the start past the first SIGTERM.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	badWeb := writeFile(t, "web.yml", "basic_auth_users: [not a map\n")
 	unknownWeb := writeFile(t, "unknown.yml", "basic_auth_user:\n  p: x\n")
 
@@ -217,6 +233,9 @@ func TestBadConfiguration(t *testing.T) {
 		{"port out of range", []string{"--wsi.url=wss://pbx:88870/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: port 88870 is not between 1 and 65535"},
 		{"fragment", []string{"--wsi.url=wss://pbx:8887/wsi#x", "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.url: a #fragment never reaches the server"},
 		{"global without tenants", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
+		{"tenant not an id", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1,acme", "--wsi.password-file=" + pw}, nil, `--wsi.tenant: "acme" is not a tenant id`},
+		{"password file is a fifo", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + fifo}, nil, "--wsi.password-file: " + fifo + ": not a regular file"},
+		{"password file is a device", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=/dev/zero"}, nil, "--wsi.password-file: /dev/zero: not a regular file"},
 		{"no password", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1"}, nil, "no password"},
 		{"unreadable password file", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + unreadable}, nil, "--wsi.password-file: " + unreadable},
 		{"empty password file", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + empty}, nil, "--wsi.password-file: " + empty + " is empty"},
@@ -227,7 +246,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"queues in global mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.queue=8000", "--wsi.password-file=" + pw}, nil, "--wsi.queue only applies with --wsi.domain"},
 		{"extensions in global mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, map[string]string{"PORTSIP_WSI_EXTENSIONS": "101"}, "--wsi.extension only applies with --wsi.domain"},
 		{"tenants in tenant mode", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.domain=d", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--wsi.tenant only applies without --wsi.domain"},
-		{"tls flags on ws", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.insecure-skip-verify", "--wsi.password-file=" + pw}, nil, "--wsi.tls.* flags need a wss://"},
+		{"tls flags on ws", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.insecure-skip-verify", "--wsi.password-file=" + pw}, nil, "--wsi.tls.insecure-skip-verify needs a wss:// --wsi.url"},
 		{"missing ca file", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + unreadable, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + unreadable},
 		{"ca file without certificates", []string{"--wsi.url=wss://pbx/wsi", "--wsi.username=a", "--wsi.tenant=1", "--wsi.tls.ca-file=" + pw, "--wsi.password-file=" + pw}, nil, "--wsi.tls.ca-file: " + pw + " holds no PEM certificate"},
 		{"tiny ping interval", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.ping-interval=1ms", "--wsi.password-file=" + pw}, nil, "--wsi.ping-interval: must be at least 1s"},
@@ -383,6 +402,7 @@ func TestURLForms(t *testing.T) {
 // A password or CA path pointing at the wrong, large file (a log, a disk
 // image, /dev/zero) is refused with a message instead of read whole.
 func TestLargeFilesRefused(t *testing.T) {
+	const maxCAFile = 4 << 20
 	big := writeFile(t, "big", strings.Repeat("x", maxCAFile+1))
 	pw := writeFile(t, "pw", "secret\n")
 	for flag, args := range map[string][]string{

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v2"
@@ -40,7 +39,7 @@ func (c *demoCmd) run(ctx context.Context, logger *slog.Logger) error {
 			Username:     pbx.Username,
 			Password:     pbx.Password,
 			Tenants:      pbx.Tenants,
-			PingInterval: 30 * time.Second,
+			PingInterval: wsi.DefaultPingInterval,
 		},
 		web:       c.Web,
 		collector: c.Collector.config(),

@@ -156,7 +156,7 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 
 func listen(addrs []string) ([]net.Listener, error) {
 	var ls []net.Listener
-	for _, a := range nonEmpty(addrs) {
+	for _, a := range wsi.CleanList(addrs) {
 		l, err := net.Listen("tcp", a)
 		if err != nil {
 			closeAll(ls)

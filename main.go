@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 
-	logger := newLogger(stderr, c.Log)
+	logger := slog.New(c.redactor().Handler(newLogger(stderr, c.Log).Handler()))
 	var err error
 	switch command {
 	case "demo":
@@ -139,7 +139,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (_ *cli, command string,
 			"version":        versionString(),
 			"default_listen": ":" + defaultPort,
 			"password_env":   passwordEnv,
-		}.CloneWith(limitVars()),
+		}.CloneWith(limitVars()).CloneWith(wsiVars()),
 		kong.ConfigureHelp(kong.HelpOptions{NoAppDescFormat: true}),
 	)
 	if err != nil {

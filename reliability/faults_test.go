@@ -177,7 +177,7 @@ func TestPBXRestartsWithDifferentState(t *testing.T) {
 func TestPBXStopsAnsweringPings(t *testing.T) {
 	pbx := newPBX(t)
 	cfg := clientConfig(pbx.URL)
-	cfg.PingInterval = 250 * time.Millisecond
+	cfg.PingInterval = wsi.MinPingInterval
 	cfg.HandshakeTimeout = 500 * time.Millisecond
 	e := startExporter(t, cfg)
 	e.awaitUp()
@@ -433,7 +433,7 @@ func TestPBXRejectsOneTopic(t *testing.T) {
 func TestFramesFasterThanProcessed(t *testing.T) {
 	pbx := newPBX(t)
 	cfg := clientConfig(pbx.URL)
-	cfg.PingInterval = 250 * time.Millisecond
+	cfg.PingInterval = wsi.MinPingInterval
 	e := startExporter(t, cfg)
 	e.awaitUp()
 

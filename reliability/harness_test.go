@@ -77,6 +77,9 @@ func clientConfig(url string) wsi.Config {
 		SubscribeTimeout: time.Second,
 		BackoffInitial:   20 * time.Millisecond,
 		BackoffMax:       200 * time.Millisecond,
+		// A refused login waits a minute and more in earnest.
+		LoginBackoffInitial: 20 * time.Millisecond,
+		LoginBackoffMax:     200 * time.Millisecond,
 	}
 }
 

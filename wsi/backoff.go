@@ -1,25 +1,29 @@
 package wsi
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
 
-// backoff is exponential back-off with equal jitter: the n-th delay is
-// drawn uniformly from [d/2, d), where d = initial * 2^n capped at max.
+// backoff is exponential back-off with jitter: the n-th delay is drawn
+// from [d/2, d), where d = initial * 2^n capped at max, or from
+// [d, 5d/4) when floor is set.
 //
 // Equal rather than full jitter keeps a floor under every delay, so a PBX
 // that refuses everything is never hammered, while still spreading the
-// reconnects of many exporters after a PBX restart.
+// reconnects of many exporters after a PBX restart. A refused login needs
+// the floor itself: "at least a minute" must hold for every draw.
 type backoff struct {
 	initial, max time.Duration
+	floor        bool
 	attempt      int
 	// int64N returns a random number in [0, n); rand.Int64N by default.
 	int64N func(n int64) int64
 }
 
-func newBackoff(initial, max time.Duration) *backoff {
-	return &backoff{initial: initial, max: max, int64N: rand.Int64N}
+func newBackoff(initial, max time.Duration, floor bool) *backoff {
+	return &backoff{initial: initial, max: max, floor: floor, int64N: rand.Int64N}
 }
 
 // next returns the delay before the next attempt and advances the sequence.
@@ -36,11 +40,14 @@ func (b *backoff) next() time.Duration {
 	}
 	d = min(d, b.max)
 	b.attempt++
-	half := d / 2
-	if half <= 0 {
+	lo, span := d/2, d-d/2
+	if b.floor {
+		lo, span = d, min(d/4, math.MaxInt64-d)
+	}
+	if lo <= 0 || span <= 0 {
 		return d
 	}
-	return half + time.Duration(b.int64N(int64(d-half)))
+	return lo + time.Duration(b.int64N(int64(span)))
 }
 
 // reset starts the sequence again from initial.

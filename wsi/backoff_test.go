@@ -17,7 +17,7 @@ func TestBackoffDoublesToMaxWithEqualJitter(t *testing.T) {
 		{"high", func(n int64) int64 { return n - 1 }, []time.Duration{1000, 2000, 4000, 8000, 8000, 8000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBackoff(time.Second, 8*time.Second)
+			b := newBackoff(time.Second, 8*time.Second, false)
 			b.int64N = tc.rnd
 			for i, want := range tc.want {
 				want *= time.Millisecond
@@ -37,7 +37,7 @@ func TestBackoffDoublesToMaxWithEqualJitter(t *testing.T) {
 }
 
 func TestBackoffRandomStaysInBounds(t *testing.T) {
-	b := newBackoff(time.Second, time.Minute)
+	b := newBackoff(time.Second, time.Minute, false)
 	step := time.Second
 	for i := range 20 {
 		d := b.next()
@@ -49,7 +49,7 @@ func TestBackoffRandomStaysInBounds(t *testing.T) {
 }
 
 func TestBackoffManyAttemptsDoNotOverflow(t *testing.T) {
-	b := newBackoff(time.Second, time.Minute)
+	b := newBackoff(time.Second, time.Minute, false)
 	b.attempt = 1 << 40
 	if d := b.next(); d < 30*time.Second || d >= time.Minute {
 		t.Fatalf("delay after very many attempts = %v, want within the cap", d)
@@ -60,7 +60,7 @@ func TestBackoffManyAttemptsDoNotOverflow(t *testing.T) {
 // a zero or negative wait, which would make the client spin.
 func TestBackoffHugeCapNeverSpins(t *testing.T) {
 	for _, max := range []time.Duration{math.MaxInt64, math.MaxInt64/2 + 1, 3 << 61} {
-		b := newBackoff(time.Second, max)
+		b := newBackoff(time.Second, max, false)
 		prev := time.Duration(0)
 		for i := range 80 {
 			d := b.next()
@@ -73,8 +73,28 @@ func TestBackoffHugeCapNeverSpins(t *testing.T) {
 			prev = d
 		}
 	}
-	b := newBackoff(1, 1) // the smallest Config allows: 1ns
+	b := newBackoff(1, 1, false) // the smallest Config allows: 1ns
 	if d := b.next(); d != 1 {
 		t.Fatalf("1ns back-off gave %v", d)
+	}
+}
+
+// A refused login waits at least the step, never less: jitter only adds.
+func TestBackoffWithFloorNeverUndercutsTheStep(t *testing.T) {
+	for _, rnd := range []func(int64) int64{func(int64) int64 { return 0 }, func(n int64) int64 { return n - 1 }} {
+		b := newBackoff(time.Minute, 15*time.Minute, true)
+		b.int64N = rnd
+		for i, step := range []time.Duration{1, 2, 4, 8, 15, 15} {
+			step *= time.Minute
+			if d := b.next(); d < step || d >= step+step/4 {
+				t.Fatalf("delay %d = %v, want in [%v, %v)", i, d, step, step+step/4)
+			}
+		}
+	}
+	b := newBackoff(time.Minute, math.MaxInt64, true)
+	for i := range 80 {
+		if d := b.next(); d < time.Minute {
+			t.Fatalf("delay %d = %v overflowed", i, d)
+		}
 	}
 }

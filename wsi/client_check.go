@@ -2,6 +2,8 @@ package wsi
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 )
 
@@ -9,8 +11,12 @@ import (
 type CheckResult struct {
 	Topics map[string]TopicResult // by topic subscribed
 	// Other counts events whose type belongs to no subscribed topic
-	// (unknown event types included).
+	// (unknown event types included, at most maxCheckTypes of them).
 	Other map[string]int
+	// Tenants counts the events applied per tenant: every configured
+	// tenant (global mode) or the logged-in one (tenant mode). A tenant
+	// with none may be a mistyped id.
+	Tenants map[string]int
 }
 
 // TopicResult is one topic's subscription outcome in a Check.
@@ -22,83 +28,102 @@ type TopicResult struct {
 }
 
 // Check makes one attempt (no reconnect): connects, authenticates,
-// subscribes, then listens for the given duration. A failure is an *Error
-// whose Stage says where it failed. When every subscription was refused
-// the result is returned too, with each topic's refusal.
-func (c *Client) Check(ctx context.Context, listen time.Duration) (*CheckResult, error) {
-	s, err := c.open(ctx)
-	if err != nil {
-		if s != nil {
-			return c.checkResult(s, nil), err
-		}
+// subscribes, then listens for the given duration, handing what it reads
+// to h as well when h is not nil. A failure is an *Error whose Stage and
+// Kind say where and why it failed. When the attempt got as far as
+// subscribing, the result is returned too, with each topic's outcome.
+func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*CheckResult, error) {
+	rec := &checkHandler{h: h, types: map[string]int{}, tenants: map[string]int{}}
+	for _, t := range c.cfg.Tenants {
+		rec.tenants[t] = 0
+	}
+	s, _, err := c.attempt(ctx, rec, max(listen, 1), nil)
+	if errors.Is(err, errStopped) {
+		err = nil
+	}
+	if s == nil || len(s.subs) == 0 {
 		return nil, err
 	}
-	defer s.close()
-	rec := &recorder{events: map[string]int{}}
-	stop := time.NewTimer(listen)
-	defer stop.Stop()
-	err = s.serve(ctx, rec, stop.C)
-	return c.checkResult(s, rec.events), err
-}
-
-func (c *Client) checkResult(s *session, events map[string]int) *CheckResult {
-	res := &CheckResult{Topics: map[string]TopicResult{}, Other: map[string]int{}}
+	res := &CheckResult{Topics: map[string]TopicResult{}, Other: map[string]int{}, Tenants: rec.tenants}
 	for _, sub := range s.subs {
-		if sub.removed {
-			continue
-		}
 		r := res.Topics[sub.topic]
 		r.Accepted = r.Accepted || (sub.decided && sub.ok)
 		r.Replied = r.Replied || sub.replied
 		if sub.err != "" {
-			if r.Error != "" {
-				r.Error += "; "
-			}
-			r.Error += sub.err
+			r.Error = strings.TrimPrefix(r.Error+"; "+sub.err, "; ")
 		}
 		if r.Events == nil {
 			r.Events = map[string]int{}
 		}
 		res.Topics[sub.topic] = r
 	}
-	for typ, n := range events {
+	for typ, n := range rec.types {
 		if r, ok := res.Topics[c.topicOf(typ)]; ok {
 			r.Events[typ] += n
 		} else {
 			res.Other[typ] += n
 		}
 	}
-	return res
+	return res, err
+}
+
+// eventTopics is the tenant topic of each event type; the global topic is
+// "global_" and the same name.
+var eventTopics = map[string]string{
+	TypeQueueStatus: TopicQueueEvents, TypeQueueCallerStatus: TopicQueueEvents,
+	TypeQueueAgentStatus: TopicQueueEvents, TypeQueueSLABreached: TopicQueueEvents,
+	TypeQueueCreated: TopicQueueManagementEvents, TypeQueueUpdated: TopicQueueManagementEvents,
+	TypeQueueDestroy:    TopicQueueManagementEvents,
+	TypeExtensionStatus: TopicExtensionEvents, TypeExtensionCall: TopicExtensionEvents,
+	TypeExtensionPresence: TopicExtensionEvents, TypeExtensionAgentStatus: TopicExtensionEvents,
+	TypeExtensionCreated: "extension_management_events", TypeExtensionUpdated: "extension_management_events",
+	TypeExtensionDestroyed: "extension_management_events",
+	TypeCallStart:          TopicCDREvents, TypeCallUpdateInfo: TopicCDREvents, TypeCallCDR: TopicCDREvents,
+	TypeCDRTargetAdd: TopicCDREvents, TypeCDRTargetRinging: TopicCDREvents, TypeCDRTargetAnswer: TopicCDREvents,
+	TypeCDRTargetNoAnswer: TopicCDREvents, TypeCDRTargetFail: TopicCDREvents, TypeCDRTargetEnd: TopicCDREvents,
 }
 
 // topicOf is the topic, in this client's mode, that carries an event type.
 func (c *Client) topicOf(eventType string) string {
-	tenant, global := "", ""
-	switch eventType {
-	case TypeQueueStatus, TypeQueueCallerStatus, TypeQueueAgentStatus, TypeQueueSLABreached:
-		tenant, global = TopicQueueEvents, TopicGlobalQueueEvents
-	case TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy:
-		tenant, global = TopicQueueManagementEvents, TopicGlobalQueueManagement
-	case TypeExtensionStatus, TypeExtensionCall, TypeExtensionPresence, TypeExtensionAgentStatus:
-		tenant, global = TopicExtensionEvents, TopicGlobalExtensionEvents
-	case TypeExtensionCreated, TypeExtensionUpdated, TypeExtensionDestroyed:
-		global = TopicGlobalExtensionManagement
-	case TypeCallStart, TypeCallUpdateInfo, TypeCallCDR,
-		TypeCDRTargetAdd, TypeCDRTargetRinging, TypeCDRTargetAnswer,
-		TypeCDRTargetNoAnswer, TypeCDRTargetFail, TypeCDRTargetEnd:
-		tenant, global = TopicCDREvents, TopicGlobalCDREvents
+	t, ok := eventTopics[eventType]
+	if ok && c.global {
+		return "global_" + t
 	}
-	if c.global {
-		return global
-	}
-	return tenant
+	return t
 }
 
-// recorder is the Handler of a Check: it counts event types.
-type recorder struct{ events map[string]int }
+// maxCheckTypes bounds the event types a Check tells apart: the rest of
+// a PBX's inventions are counted as TypeOther.
+const maxCheckTypes = 64
 
-func (r *recorder) SessionUp(Session) {}
-func (r *recorder) SessionDown(error) {}
-func (r *recorder) HandleEvent(ev Event) {
-	r.events[ev.Head().EventType]++
+// checkHandler is the Handler of a Check: it counts event types and
+// tenants, and passes everything on.
+type checkHandler struct {
+	h       Handler
+	types   map[string]int
+	tenants map[string]int
+}
+
+func (r *checkHandler) SessionUp(s Session) {
+	if r.h != nil {
+		r.h.SessionUp(s)
+	}
+}
+
+func (r *checkHandler) SessionDown(err error) {
+	if r.h != nil {
+		r.h.SessionDown(err)
+	}
+}
+
+func (r *checkHandler) HandleEvent(ev Event) {
+	typ := clip(ev.Head().EventType, 64)
+	if _, seen := r.types[typ]; !seen && len(r.types) >= maxCheckTypes {
+		typ = TypeOther
+	}
+	r.types[typ]++
+	r.tenants[ev.Head().TenantID]++
+	if r.h != nil {
+		r.h.HandleEvent(ev)
+	}
 }

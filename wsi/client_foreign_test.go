@@ -287,7 +287,7 @@ func TestForeignPBXCloseFrames(t *testing.T) {
 				closeWith(c, 4003, "license expired")
 			}
 		})
-		_, err := newClient(t, foreignConfig(url)).Check(t.Context(), time.Second)
+		_, err := newClient(t, foreignConfig(url)).Check(t.Context(), time.Second, nil)
 		var e *Error
 		if !errors.As(err, &e) || e.Stage != StageAuth || e.PBXError != "license expired" {
 			t.Fatalf("Check: %#v, want an auth *Error with the close reason as the PBX's text", err)
@@ -379,8 +379,8 @@ func TestForeignPBXNeverAnswersPings(t *testing.T) {
 }
 
 // A PBX that ignores the tenants of a global subscription: the events of
-// the other tenants are dropped and counted, not handed on, so exporters
-// sharded by tenant do not report a tenant twice.
+// the other tenants, and those naming none, are counted as ignored, not
+// handed on, so exporters sharded by tenant do not report a tenant twice.
 func TestForeignPBXOtherTenants(t *testing.T) {
 	url := startForeignPBX(t, func(c *foreignConn) {
 		if !c.auth(`{"command":"auth","status":0}`) {
@@ -407,11 +407,12 @@ func TestForeignPBXOtherTenants(t *testing.T) {
 		got = append(got, ev.(*QueueManagement).QueueNumber)
 	}
 	h.mu.Unlock()
-	if !slices.Equal(got, []string{"8002", "8003"}) {
-		t.Errorf("delivered queues %v, want 8002 (no tenant_id) and 8003 (tenant 1), not 8001 (tenant 2)", got)
+	if !slices.Equal(got, []string{"8003"}) {
+		t.Errorf("delivered queues %v, want 8003 (tenant 1) alone, not 8001 (tenant 2) or 8002 (no tenant_id)", got)
 	}
-	if st := c.Stats(); st.OtherTenantEvents != 1 || st.Events[TypeQueueCreated] != 2 {
-		t.Errorf("other-tenant events %d, queue_created counted %d; want 1 and 2", st.OtherTenantEvents, st.Events[TypeQueueCreated])
+	want := map[string]uint64{IgnoredOtherTenant: 1, IgnoredNoTenant: 1}
+	if st := c.Stats(); !mapsEqual(st.Ignored, want) || st.Events[TypeQueueCreated] != 1 {
+		t.Errorf("ignored %v, queue_created counted %d; want %v and 1", st.Ignored, st.Events[TypeQueueCreated], want)
 	}
 }
 

@@ -3,13 +3,14 @@ package wsi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
@@ -18,12 +19,19 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// frame is a decoded text frame on its way from the reader goroutine to
-// the session loop: exactly one of ev and reply is set.
+// frame is one object of a text frame on its way from the reader (or
+// Feed) to the session goroutine: an event or a reply. raw, on the first
+// object of each frame, is the whole frame for the Tap; a frame with
+// nothing usable travels as raw alone. err and up carry a recording's
+// session boundaries (Feed).
 type frame struct {
 	ev    Event
 	reply *Reply
 	size  int // bytes of the frame this object took
+	raw   []byte
+	at    time.Time // when the frame was read
+	err   error     // Feed: the recorded end of the attempt
+	up    bool      // Feed: the live session came up here
 }
 
 // subscription is one subscribe command and its outcome. queue_events is
@@ -36,7 +44,6 @@ type subscription struct {
 	ok      bool
 	replied bool
 	err     string // the PBX's error text when refused
-	removed bool   // unsubscribed (queue destroyed)
 }
 
 func (s *subscription) key() string {
@@ -46,12 +53,13 @@ func (s *subscription) key() string {
 	return s.topic
 }
 
-// session is one WebSocket connection to the PBX. The goroutine that
-// opened it runs the protocol (auth, subscriptions, queue discovery) and
-// calls the Handler; a reader goroutine reads and decodes frames; a pinger
-// goroutine sends pings. Only the session goroutine writes data frames;
-// pings and the close frame go through WriteControl, which gorilla allows
-// concurrently with one other writer.
+// session is one connection to the PBX, or one recorded attempt (Feed:
+// conn is nil). The goroutine that opened it runs the protocol (auth,
+// subscriptions, queue discovery) and calls the Handler; a reader
+// goroutine reads and decodes frames; a pinger goroutine sends pings.
+// Only the session goroutine writes data frames; pings and the close
+// frame go through WriteControl, which gorilla allows concurrently with
+// one other writer. See ARCHITECTURE.md for the state machine.
 type session struct {
 	c    *Client
 	conn *websocket.Conn
@@ -60,6 +68,8 @@ type session struct {
 	frames  chan frame
 	done    chan struct{} // closed by close(): stops the pinger and the reader
 	readErr error         // set by the reader before it closes frames
+	first   *frame        // Feed: the frame that started this attempt, read first
+	ended   bool          // Feed: the recorded end of this attempt was read
 	wg      sync.WaitGroup
 	closed  bool
 
@@ -70,40 +80,42 @@ type session struct {
 	early    []Event // events read while subscribing, delivered after SessionUp
 	earlyLen int     // bytes of the frames held in early
 
-	buf bytes.Buffer // reader's frame buffer
+	// The reader's own: its buffer, and whether a message is half read.
+	buf       bytes.Buffer
+	inMessage bool
 }
 
-// open dials, authenticates and subscribes. On success the session is up
-// and its goroutines run; on failure everything is closed again and the
-// error is an *Error (or ctx's error when ctx was cancelled). When the
-// subscriptions failed the closed session is returned too, for its
-// outcomes.
-func (c *Client) open(ctx context.Context) (*session, error) {
-	c.countAttempt()
-	c.log.Debug("connecting to the PBX", "url", redactURL(c.cfg.URL))
+func (c *Client) newSession(conn *websocket.Conn, frames chan frame, done chan struct{}) *session {
+	return &session{c: c, conn: conn, frames: frames, done: done, queues: map[string]*subscription{}}
+}
+
+// connect dials and starts the session's reader and pinger.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	c.log.Debug("connecting to the PBX", "url", c.cfg.URL)
 	conn, err := c.dial(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &Error{Stage: StageDial, Err: err}
-	}
-	s := &session{
-		c:      c,
-		conn:   conn,
-		frames: make(chan frame, 16),
-		done:   make(chan struct{}),
-		queues: map[string]*subscription{},
-	}
-	s.start()
-	if err := s.auth(ctx); err != nil {
-		s.close()
 		return nil, err
 	}
-	if err := s.subscribeAll(ctx); err != nil {
-		s.close()
-		return s, err
+	s := c.newSession(conn, make(chan frame, 16), make(chan struct{}))
+	ping := 2 * c.cfg.PingInterval
+	// A pong or a ping proves the PBX alive, except in the middle of a
+	// message, which must arrive whole in time (see readLoop).
+	alive := func() {
+		if !s.inMessage {
+			_ = conn.SetReadDeadline(time.Now().Add(ping))
+		}
 	}
+	conn.SetPongHandler(func(string) error { alive(); return nil })
+	conn.SetPingHandler(func(data string) error {
+		alive()
+		// A failed pong means a broken connection, which the next read
+		// reports with a better error than this write would.
+		_ = conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.cfg.HandshakeTimeout))
+		return nil
+	})
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.pingLoop()
 	return s, nil
 }
 
@@ -113,6 +125,14 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	// through the AfterFunc below.
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
+	// How far the dial got says what failed, without reading error texts.
+	var connected, answered bool
+	var tlsErr error
+	dctx = httptrace.WithClientTrace(dctx, &httptrace.ClientTrace{
+		GotConn:              func(httptrace.GotConnInfo) { connected = true },
+		TLSHandshakeDone:     func(_ tls.ConnectionState, err error) { tlsErr = err },
+		GotFirstResponseByte: func() { answered = true },
+	})
 	// gorilla bounds the upgrade by a deadline only, so a cancel of ctx
 	// would wait for it; closing the TCP connection on cancel makes
 	// shutdown prompt even against a PBX that never answers the upgrade.
@@ -137,38 +157,26 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 		conn.Close()
 		err = dctx.Err()
 	}
-	switch {
+	switch kind := dialKind(err, tlsErr, connected, answered); {
 	case err == nil:
 		return conn, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
-		return nil, fmt.Errorf("%w (HTTP %s): is this the WSI endpoint, e.g. wss://pbx:8887/wsi?", err, resp.Status)
-	case ctx.Err() == nil && (dctx.Err() != nil || isTimeout(err)):
-		return nil, fmt.Errorf("no WebSocket handshake within %s: %w", c.cfg.HandshakeTimeout, err)
+		err = fmt.Errorf("%w (HTTP %s): is this the WSI endpoint, e.g. wss://pbx:8887/wsi?", err, clip(resp.Status, 64))
+		fallthrough
+	default:
+		if kind == KindNoAnswer && (dctx.Err() != nil || isTimeout(err)) {
+			err = fmt.Errorf("no WebSocket handshake within %s: %w", c.cfg.HandshakeTimeout, err)
+		}
+		return nil, c.fail(StageDial, kind, err)
 	}
-	return nil, err
-}
-
-func (s *session) start() {
-	ping := s.c.cfg.PingInterval
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(2 * ping))
-	})
-	s.conn.SetPingHandler(func(data string) error {
-		_ = s.conn.SetReadDeadline(time.Now().Add(2 * ping))
-		// A failed pong means a broken connection, which the next read
-		// reports with a better error than this write would.
-		_ = s.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.c.cfg.HandshakeTimeout))
-		return nil
-	})
-	s.wg.Add(2)
-	go s.readLoop()
-	go s.pingLoop()
 }
 
 // close ends the session: a close frame (best effort), the connection, and
 // waits for the reader and the pinger.
 func (s *session) close() {
-	if s.closed {
+	if s.closed || s.conn == nil {
 		return
 	}
 	s.closed = true
@@ -199,66 +207,93 @@ func (s *session) pingLoop() {
 
 // readLoop reads frames until the connection fails. A frame that cannot be
 // used (binary, oversized, undecodable) is counted and skipped: one bad
-// frame never ends a session. Valid frames go to the session loop, which
-// blocks the reader when the Handler is slow: back-pressure, not loss.
+// frame never ends a session. Valid frames go to the session goroutine,
+// which blocks the reader when the Handler is slow: back-pressure, not
+// loss.
 func (s *session) readLoop() {
 	defer s.wg.Done()
 	defer close(s.frames)
 	c := s.c
-	limit := c.cfg.MaxMessageSize
+	limit, dead := c.cfg.MaxMessageSize, 2*c.cfg.PingInterval
 	for {
 		// Set before every read, not only on frames: a slow Handler must
 		// not make a live PBX look dead.
-		_ = s.conn.SetReadDeadline(time.Now().Add(2 * c.cfg.PingInterval))
+		s.inMessage = false
+		_ = s.conn.SetReadDeadline(time.Now().Add(dead))
 		typ, r, err := s.conn.NextReader()
+		if err == nil {
+			// A message must arrive whole within two periods of its first
+			// frame: a PBX trickling one, pongs in between, is not alive.
+			s.inMessage = true
+			_ = s.conn.SetReadDeadline(time.Now().Add(dead))
+			s.buf.Reset()
+			var n int64
+			n, err = s.buf.ReadFrom(io.LimitReader(r, limit+1))
+			if err == nil && n > limit {
+				_, err = io.Copy(io.Discard, r)
+			}
+			switch {
+			case err != nil:
+			case typ == websocket.BinaryMessage:
+				c.count(c.stats.InvalidMessages, ReasonBinaryFrame)
+				c.log.Debug("binary frame skipped")
+			case n > limit:
+				c.count(c.stats.InvalidMessages, ReasonOversized)
+				c.log.Debug("oversized frame skipped", "limit", limit)
+			default:
+				if !c.deliver(s.frames, s.done, s.buf.Bytes(), time.Now()) {
+					return
+				}
+			}
+		}
 		if err != nil {
 			s.readErr = s.readError(err)
 			return
 		}
-		if typ == websocket.BinaryMessage {
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				s.readErr = s.readError(err)
-				return
-			}
-			c.countInvalid(ReasonBinaryFrame)
-			c.log.Debug("binary frame skipped")
-			continue
+		if s.buf.Cap() > 1<<20 {
+			// One burst of large frames must not pin megabytes for the
+			// life of the session.
+			s.buf = bytes.Buffer{}
 		}
-		s.buf.Reset()
-		n, err := s.buf.ReadFrom(io.LimitReader(r, limit+1))
-		if err == nil && n > limit {
-			var rest int64
-			rest, err = io.Copy(io.Discard, r)
-			n += rest
-			if err == nil {
-				c.countInvalid(ReasonOversized)
-				c.log.Debug("oversized frame skipped", "bytes", n, "limit", limit)
-			}
-		}
-		if err != nil {
-			s.readErr = s.readError(err)
-			return
-		}
-		if n > limit {
-			s.shrink()
-			continue
-		}
-		if !s.deliver(s.buf.Bytes(), time.Now()) {
-			return
-		}
-		s.shrink()
 	}
 }
 
-// deliver decodes a text frame and hands each of its objects to the
-// session loop; false when the session is closing. The framing is
-// undocumented, so a frame holding several objects is read as several
-// frames rather than lost whole (see decodeNext). Events are counted where
-// the Handler gets them, not here: a frame read just before the session
-// ends may never reach it.
-func (s *session) deliver(data []byte, received time.Time) bool {
+func (s *session) readError(err error) error {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		// The PBX's reason may echo the password: cut it out here, before
+		// the error is wrapped, kept or printed anywhere.
+		ce.Text = s.c.text(ce.Text)
+	case isTimeout(err) && s.inMessage:
+		return fmt.Errorf("a message from the PBX did not arrive whole within %s (two ping periods): %w", 2*s.c.cfg.PingInterval, err)
+	case isTimeout(err):
+		return fmt.Errorf("no frame or pong from the PBX for %s (two ping periods): %w", 2*s.c.cfg.PingInterval, err)
+	}
+	return err
+}
+
+// deliver decodes a text frame read at `at` and sends each of its objects
+// to out; false once done is closed. The framing is undocumented, so a
+// frame holding several objects is read as several frames rather than
+// lost whole (see decodeNext). Events are counted where the Handler gets
+// them, not here: a frame read just before the session ends may never
+// reach it. The live reader and Feed both read through here.
+func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at time.Time) bool {
+	var raw []byte
+	if c.cfg.Tap != nil {
+		raw = bytes.Clone(data) // the reader's buffer is reused
+	}
+	send := func(f frame) bool {
+		select {
+		case out <- f:
+			return true
+		case <-done:
+			return false
+		}
+	}
 	for more := true; more; more = len(data) > 0 {
-		f := frame{size: len(data)}
+		f := frame{size: len(data), raw: raw, at: at}
 		var err error
 		f.ev, f.reply, data, err = decodeNext(data)
 		f.size -= len(data)
@@ -268,68 +303,107 @@ func (s *session) deliver(data []byte, received time.Time) bool {
 			if errors.As(err, &de) {
 				reason = de.Reason
 			}
-			s.c.countInvalid(reason)
-			s.c.log.Debug("invalid frame skipped", "reason", reason, "err", err)
+			c.count(c.stats.InvalidMessages, reason)
+			c.log.Debug("invalid frame skipped", "reason", reason, "err", c.text(err.Error()))
 			continue
 		}
 		if f.ev != nil {
-			f.ev.Head().Received = received
+			f.ev.Head().Received = at
 		} else if f.reply == nil {
 			continue
 		}
-		select {
-		case s.frames <- f:
-		case <-s.done:
+		if !send(f) {
 			return false
 		}
+		raw = nil
 	}
-	return true
+	return raw == nil || send(frame{raw: raw, at: at})
 }
 
-// shrink drops a buffer grown by an unusually large frame, so one burst
-// does not pin megabytes for the life of the session.
-func (s *session) shrink() {
-	if s.buf.Cap() > 1<<20 {
-		s.buf = bytes.Buffer{}
-	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func (s *session) readError(err error) error {
-	if isTimeout(err) {
-		return fmt.Errorf("no frame or pong from the PBX for %s (two ping periods): %w", 2*s.c.cfg.PingInterval, err)
-	}
-	return err
-}
-
-// next waits for the next frame, until the timer fires or ctx is done.
-// timeout is false when the timer fired; err is set when the connection
-// failed or ctx was cancelled.
+// next waits for the next event, reply or recorded mark, until the timer
+// fires (timeout) or ctx is done. It hands every frame to the Tap as the
+// session takes it, so that a recording keeps the session's order.
 func (s *session) next(ctx context.Context, timer <-chan time.Time) (f frame, timeout bool, err error) {
-	select {
-	case <-ctx.Done():
-		return frame{}, false, ctx.Err()
-	case <-timer:
-		return frame{}, true, nil
-	case f, ok := <-s.frames:
-		if !ok {
-			return frame{}, false, s.readErr
+	for {
+		ok := true
+		if s.first != nil {
+			f, s.first = *s.first, nil
+		} else {
+			select {
+			case <-ctx.Done():
+				return frame{}, false, ctx.Err()
+			case <-timer:
+				return frame{}, true, nil
+			case f, ok = <-s.frames:
+			}
 		}
-		return f, false, nil
+		switch {
+		case !ok:
+			return frame{}, false, s.readErr
+		case f.raw != nil:
+			s.c.tap(Record{Time: f.at, Frame: f.raw})
+		case f.err != nil:
+			s.ended = true
+			return frame{}, false, f.err
+		}
+		if f.ev != nil || f.reply != nil || f.up {
+			return f, false, nil
+		}
 	}
+}
+
+// after is a timer of d; a fed session's timers never fire, its
+// recording says when the live ones did.
+func (s *session) after(d time.Duration) (<-chan time.Time, func() bool) {
+	if s.conn == nil {
+		return nil, func() bool { return false }
+	}
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 func (s *session) write(v any) error {
+	if s.conn == nil {
+		return nil
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.HandshakeTimeout))
 	return s.conn.WriteMessage(websocket.TextMessage, data)
+}
+
+// broke is the error of a session that ended while waiting for the PBX:
+// a close frame that refuses the command waited for is of kind refusal,
+// anything else KindLost. A recorded end (Feed) is kept as it was.
+func (s *session) broke(ctx context.Context, stage string, refusal Kind, err error) error {
+	var e *Error
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &e) || errors.Is(err, errFeedEnd):
+		return err
+	}
+	kind := KindLost
+	if refusedByClose(err) {
+		kind = refusal
+	}
+	e = s.c.fail(stage, kind, err)
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		e.PBXError = ce.Text
+	}
+	return e
+}
+
+// handshake authenticates and subscribes; the session is up when it
+// returns nil.
+func (s *session) handshake(ctx context.Context) error {
+	if err := s.auth(ctx); err != nil {
+		return err
+	}
+	return s.subscribeAll(ctx)
 }
 
 type authCommand struct {
@@ -341,81 +415,55 @@ type authCommand struct {
 }
 
 func (s *session) auth(ctx context.Context) error {
-	cfg := &s.c.cfg
-	fail := func(err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &Error{Stage: StageAuth, PBXError: s.c.redact(closeText(err)), Err: err}
+	c := s.c
+	if err := s.write(authCommand{"auth", c.cfg.Username, c.cfg.ExtensionNumber, c.cfg.Password, c.cfg.Domain}); err != nil {
+		return s.broke(ctx, StageAuth, KindAuth, fmt.Errorf("sending auth: %w", err))
 	}
-	if err := s.write(authCommand{
-		Command:         "auth",
-		Username:        cfg.Username,
-		ExtensionNumber: cfg.ExtensionNumber,
-		Password:        cfg.Password,
-		Domain:          cfg.Domain,
-	}); err != nil {
-		return fail(fmt.Errorf("sending auth: %w", err))
-	}
-	timer := time.NewTimer(cfg.HandshakeTimeout)
-	defer timer.Stop()
+	timer, stop := s.after(c.cfg.HandshakeTimeout)
+	defer stop()
 	for {
-		f, timeout, err := s.next(ctx, timer.C)
+		f, timeout, err := s.next(ctx, timer)
 		switch {
 		case timeout:
-			return fail(fmt.Errorf("no auth reply within %s", cfg.HandshakeTimeout))
+			return c.fail(StageAuth, KindNoAnswer, fmt.Errorf("no auth reply within %s", c.cfg.HandshakeTimeout))
 		case err != nil:
-			return fail(fmt.Errorf("waiting for the auth reply: %w", err))
+			return s.broke(ctx, StageAuth, KindAuth, fmt.Errorf("waiting for the auth reply: %w", err))
 		case f.reply == nil || f.reply.Command != "auth":
-			s.c.log.Debug("frame before the auth reply ignored", "frame", describe(f))
+			c.log.Debug("frame before the auth reply ignored", "frame", describe(f))
 			continue
 		case f.reply.OK():
 			return nil
 		}
-		text := s.c.redact(f.reply.Error)
-		if text == "" {
-			text = fmt.Sprintf("status %d", f.reply.Status)
+		e := c.fail(StageAuth, KindAuth, nil)
+		if e.PBXError = c.text(f.reply.Error); e.PBXError == "" {
+			e.PBXError = fmt.Sprintf("status %d", f.reply.Status)
 		}
-		return &Error{Stage: StageAuth, PBXError: text, Err: fmt.Errorf("the PBX refused authentication: %s", text)}
+		e.Err = errors.New("the PBX refused authentication: " + e.PBXError)
+		return e
 	}
-}
-
-// closeText is the reason a PBX gave in its close frame, if it sent one:
-// a PBX may refuse a command by closing the session with the reason.
-func closeText(err error) string {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		return ce.Text
-	}
-	return ""
-}
-
-// redact removes the password from text the PBX sent back, in case a PBX
-// ever echoes it: the password must never reach a log or an error.
-func (c *Client) redact(text string) string {
-	if c.cfg.Password == "" {
-		return text
-	}
-	return strings.ReplaceAll(text, c.cfg.Password, "<redacted>")
 }
 
 func describe(f frame) string {
 	if f.ev != nil {
-		return "event " + f.ev.Head().EventType
+		return "event " + clip(f.ev.Head().EventType, 64)
 	}
 	if f.reply != nil {
-		return "reply to " + f.reply.Command
+		return "reply to " + clip(f.reply.Command, 64)
 	}
-	return "nothing"
+	return "the recorded end of the wait"
 }
 
-// maxEarlyEvents and maxEarlyBytes bound the events held while waiting
-// for subscribe replies; a PBX that streams this much has accepted
-// something. The byte bound keeps a PBX sending large frames from making
-// the client hold thousands of them.
+// Bounds on what a session holds for a PBX that sends too much: events
+// read while waiting for subscribe replies (a PBX that streams this much
+// has accepted something; the byte bound keeps large frames from making
+// it thousands), subscriptions waiting for a reply (a PBX that stopped
+// replying), queues learnt, and the length of a queue number.
 const (
-	maxEarlyEvents = 4096
-	maxEarlyBytes  = 64 << 20
+	maxEarlyEvents  = 4096
+	maxEarlyBytes   = 64 << 20
+	maxPending      = 256
+	maxLearntQueues = 10000
+	maxQueueNumber  = 64
 )
 
 type subscribeCommand struct {
@@ -432,48 +480,38 @@ type subscribeCommand struct {
 // to nothing) or SubscribeTimeout means accepted.
 func (s *session) subscribeAll(ctx context.Context) error {
 	c := s.c
-	cfg := &c.cfg
 	var err error
-	if c.global {
-		for _, t := range []string{TopicGlobalQueueEvents, TopicGlobalQueueManagement, TopicGlobalExtensionEvents, TopicGlobalExtensionManagement, TopicGlobalCDREvents} {
-			if err == nil {
-				err = s.subscribe(&subscription{topic: t}, subscribeCommand{Tenants: cfg.Tenants})
+	for _, t := range c.cfg.topics() {
+		if t == TopicQueueEvents {
+			for _, q := range c.cfg.Queues {
+				if err == nil {
+					err = s.subscribeQueue(q)
+				}
 			}
-		}
-	} else {
-		err = s.subscribe(&subscription{topic: TopicQueueManagementEvents}, subscribeCommand{})
-		if err == nil {
-			err = s.subscribe(&subscription{topic: TopicCDREvents}, subscribeCommand{})
-		}
-		if err == nil && len(cfg.Extensions) > 0 {
-			err = s.subscribe(&subscription{topic: TopicExtensionEvents}, subscribeCommand{Extensions: cfg.Extensions})
-		}
-		for _, q := range cfg.Queues {
-			if err == nil {
-				err = s.subscribeQueue(q)
+		} else if err == nil {
+			var cmd subscribeCommand
+			if c.global {
+				cmd.Tenants = c.cfg.Tenants
 			}
+			if t == TopicExtensionEvents {
+				cmd.Extensions = c.cfg.Extensions
+			}
+			err = s.subscribe(&subscription{topic: t}, cmd)
 		}
-	}
-	fail := func(err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &Error{Stage: StageSubscribe, PBXError: c.redact(closeText(err)), Err: err}
 	}
 	if err != nil {
-		return fail(fmt.Errorf("sending subscribe: %w", err))
+		return s.broke(ctx, StageSubscribe, KindPermission, fmt.Errorf("sending subscribe: %w", err))
 	}
-
-	timer := time.NewTimer(cfg.SubscribeTimeout)
-	defer timer.Stop()
+	timer, stop := s.after(c.cfg.SubscribeTimeout)
+	defer stop()
 	for !s.decided() {
-		f, timeout, err := s.next(ctx, timer.C)
+		f, timeout, err := s.next(ctx, timer)
 		switch {
-		case timeout:
-			c.log.Debug("no reply to subscribe, assuming accepted", "timeout", cfg.SubscribeTimeout)
+		case timeout || f.up:
+			c.log.Debug("no reply to subscribe, assuming accepted", "timeout", c.cfg.SubscribeTimeout)
 			s.assumeAccepted()
 		case err != nil:
-			return fail(fmt.Errorf("waiting for subscribe replies: %w", err))
+			return s.broke(ctx, StageSubscribe, KindPermission, fmt.Errorf("waiting for subscribe replies: %w", err))
 		case f.reply != nil:
 			s.handleReply(f.reply)
 		default:
@@ -496,8 +534,10 @@ func (s *session) subscribeAll(ctx context.Context) error {
 		}
 		refusals = append(refusals, sub.err)
 	}
-	text := strings.Join(refusals, "; ")
-	return &Error{Stage: StageSubscribe, PBXError: text, Err: fmt.Errorf("the PBX refused every subscription: %s", text)}
+	e := c.fail(StageSubscribe, KindPermission, nil)
+	e.PBXError = clip(strings.Join(refusals, "; "), maxText)
+	e.Err = errors.New("the PBX refused every subscription: " + e.PBXError)
+	return e
 }
 
 func (s *session) subscribe(sub *subscription, cmd subscribeCommand) error {
@@ -511,9 +551,13 @@ func (s *session) subscribe(sub *subscription, cmd subscribeCommand) error {
 		sub.decided, sub.ok = true, true
 	}
 	s.subs = append(s.subs, sub)
+	// A PBX that never replied to a subscribe does not reply: queueing
+	// more would only grow the queue with every learnt queue. One that
+	// stopped replying must not grow it either: the oldest go, decided.
 	if !s.up || s.sawReply {
-		// A PBX that never replied to a subscribe does not reply: queueing
-		// more would only grow the queue with every learnt queue.
+		if len(s.pending) >= maxPending {
+			s.pending = slices.Delete(s.pending, 0, 1)
+		}
 		s.pending = append(s.pending, sub)
 	}
 	return nil
@@ -531,18 +575,15 @@ func (s *session) subscribeQueue(q string) error {
 func (s *session) unsubscribeQueue(q string) error {
 	sub := s.queues[q]
 	delete(s.queues, q)
-	sub.removed = true
-	s.subs = slices.DeleteFunc(s.subs, func(x *subscription) bool { return x == sub })
+	delete(s.c.refusals, sub.key())
+	notSub := func(x *subscription) bool { return x == sub }
+	s.subs = slices.DeleteFunc(s.subs, notSub)
+	s.pending = slices.DeleteFunc(s.pending, notSub)
 	return s.write(subscribeCommand{Command: "unsubscribe", Topics: []string{TopicQueueEvents}, Queues: []string{q}})
 }
 
 func (s *session) decided() bool {
-	for _, sub := range s.subs {
-		if !sub.decided {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(s.subs, func(sub *subscription) bool { return !sub.decided })
 }
 
 func (s *session) assumeAccepted() {
@@ -563,12 +604,23 @@ func (s *session) handleReply(r *Reply) {
 		subs = s.replied(r)
 	}
 	if len(subs) == 0 {
-		c.log.Debug("reply from the PBX ignored", "command", r.Command, "id", r.ID, "status", r.Status, "error", c.redact(r.Error), "topics", r.Topics)
+		c.log.Debug("reply from the PBX ignored", "command", c.text(r.Command), "id", c.text(r.ID), "status", r.Status,
+			"error", c.text(r.Error), "topics", c.text(strings.Join(r.Topics, ",")))
 		return
 	}
 	s.sawReply = true
 	for _, sub := range subs {
-		s.decide(sub, r)
+		sub.decided, sub.replied, sub.ok = true, true, r.OK()
+		sub.err = ""
+		if !sub.ok {
+			if sub.err = c.text(r.Error); sub.err == "" {
+				sub.err = fmt.Sprintf("status %d", r.Status)
+			}
+			c.logRefusal(sub)
+		} else {
+			delete(c.refusals, sub.key())
+			c.log.Debug("subscription accepted", "topic", sub.topic, "queue", sub.queue)
+		}
 	}
 	if s.up {
 		c.setSubscriptions(s.topics())
@@ -626,45 +678,25 @@ func namesTopic(text, topic string) bool {
 	}
 }
 
-// decide records the PBX's answer to one subscription.
-func (s *session) decide(sub *subscription, r *Reply) {
-	c := s.c
-	sub.decided, sub.replied = true, true
-	sub.ok = r.OK()
-	if sub.ok {
-		sub.err = ""
-		delete(c.lastRefusal, sub.key())
-		c.log.Debug("subscription accepted", "topic", sub.topic, "queue", sub.queue)
-	} else {
-		sub.err = c.redact(r.Error)
-		if sub.err == "" {
-			sub.err = fmt.Sprintf("status %d", r.Status)
-		}
-		level := slog.LevelWarn
-		if c.lastRefusal[sub.key()] == sub.err {
-			level = slog.LevelDebug
-		}
-		c.lastRefusal[sub.key()] = sub.err
-		c.log.Log(context.Background(), level, "the PBX refused a subscription", "topic", sub.topic, "queue", sub.queue, "error", sub.err)
-	}
-}
-
 // topics is each topic's outcome: accepted when any of its subscriptions
 // was (queue_events has one per queue).
 func (s *session) topics() map[string]bool {
 	m := map[string]bool{}
 	for _, sub := range s.subs {
-		if sub.removed || !sub.decided {
-			continue
+		if sub.decided {
+			m[sub.topic] = m[sub.topic] || sub.ok
 		}
-		m[sub.topic] = m[sub.topic] || sub.ok
 	}
 	return m
 }
 
+// errStopped ends a session whose listen window is over (Check).
+var errStopped = errors.New("stopped")
+
 // serve runs an up session: it delivers the events read while subscribing,
-// then every frame, until the connection fails, ctx is done or stop fires.
-func (s *session) serve(ctx context.Context, h Handler, stop <-chan time.Time) error {
+// then every frame, until the connection fails, ctx is done or listen
+// (when not 0) has passed.
+func (s *session) serve(ctx context.Context, h Handler, listen time.Duration) error {
 	early := s.early
 	s.early, s.earlyLen = nil, 0
 	for _, ev := range early {
@@ -672,19 +704,22 @@ func (s *session) serve(ctx context.Context, h Handler, stop <-chan time.Time) e
 			return err
 		}
 	}
+	var timer <-chan time.Time
+	if listen > 0 {
+		t := time.NewTimer(listen)
+		defer t.Stop()
+		timer = t.C
+	}
 	for {
-		f, timeout, err := s.next(ctx, stop)
+		f, timeout, err := s.next(ctx, timer)
 		switch {
 		case timeout:
-			return nil
+			return errStopped
 		case err != nil:
-			if ctx.Err() != nil {
-				return err
-			}
-			return &Error{Stage: StageRead, Err: err}
+			return s.broke(ctx, StageRead, KindLost, err)
 		case f.reply != nil:
 			s.handleReply(f.reply)
-		default:
+		case f.ev != nil:
 			if err := s.handleEvent(f.ev, h); err != nil {
 				return err
 			}
@@ -692,40 +727,58 @@ func (s *session) serve(ctx context.Context, h Handler, stop <-chan time.Time) e
 	}
 }
 
-// maxLearntQueues bounds the queues one session subscribes on its own, so
-// a PBX announcing queue after queue cannot grow the client without end.
-const maxLearntQueues = 10000
-
-// handleEvent learns queues when the Config names none, then hands the
-// event on and counts it.
+// handleEvent drops the events of tenants not watched, learns queues when
+// the Config names none, then hands the event on and counts it.
 func (s *session) handleEvent(ev Event, h Handler) error {
 	c := s.c
-	if tenant := ev.Head().TenantID; c.global && tenant != "" && !c.tenants[tenant] {
+	head := ev.Head()
+	if reason := c.ignored(head.TenantID); reason != "" {
 		// A PBX that ignores the tenants filter would otherwise make an
 		// exporter sharded by tenant report another shard's tenants twice.
-		c.countOtherTenant()
-		c.log.Debug("event for a tenant not subscribed dropped", "event_type", ev.Head().EventType, "tenant_id", tenant)
+		c.count(c.stats.Ignored, reason)
+		c.log.Debug("event ignored", "reason", reason, "event_type", clip(head.EventType, 64), "tenant_id", clip(head.TenantID, 64))
 		return nil
 	}
-	if qm, ok := ev.(*QueueManagement); ok && s.c.learn && qm.QueueNumber != "" {
+	if qm, ok := ev.(*QueueManagement); ok && c.learn && qm.QueueNumber != "" {
 		var err error
 		switch _, known := s.queues[qm.QueueNumber]; {
 		case qm.EventType == TypeQueueDestroy && known:
 			err = s.unsubscribeQueue(qm.QueueNumber)
-			s.c.setSubscriptions(s.topics())
-		case qm.EventType != TypeQueueDestroy && !known && len(s.queues) < maxLearntQueues:
+			c.setSubscriptions(s.topics())
+		case known || qm.EventType == TypeQueueDestroy:
+		case len(s.queues) >= maxLearntQueues || len(qm.QueueNumber) > maxQueueNumber:
+			c.log.Debug("queue not subscribed: too many queues, or too long a number", "queue", clip(qm.QueueNumber, maxQueueNumber))
+		default:
 			err = s.subscribeQueue(qm.QueueNumber)
-			s.c.setSubscriptions(s.topics())
-		case qm.EventType != TypeQueueDestroy && !known:
-			s.c.log.Debug("queue not subscribed: too many queues", "queue", qm.QueueNumber, "limit", maxLearntQueues)
+			c.setSubscriptions(s.topics())
 		}
 		if err != nil {
-			return &Error{Stage: StageRead, Err: fmt.Errorf("subscribing queue %s: %w", qm.QueueNumber, err)}
+			return c.fail(StageRead, KindLost, fmt.Errorf("subscribing queue %s: %w", qm.QueueNumber, err))
 		}
 	}
 	h.HandleEvent(ev)
 	// Counted once the Handler has it, so that Stats.Events never runs
 	// ahead of what the Handler applied.
-	c.countEvent(ev, ev.Head().Received)
+	c.countEvent(ev)
 	return nil
+}
+
+// maxTenantID bounds the logged-in tenant's id (tenant mode).
+const maxTenantID = 64
+
+// ignored is why the events of tenant are not applied, or "".
+func (c *Client) ignored(tenant string) string {
+	switch {
+	case tenant == "":
+		return IgnoredNoTenant
+	case c.global:
+		if !c.tenants[tenant] {
+			return IgnoredOtherTenant
+		}
+	case c.tenant == "" && len(tenant) <= maxTenantID:
+		c.tenant = tenant
+	case tenant != c.tenant:
+		return IgnoredOtherTenant
+	}
+	return ""
 }

@@ -83,6 +83,10 @@ func testConfig(url string, logs *logBuffer) Config {
 		SubscribeTimeout: 2 * time.Second,
 		BackoffInitial:   10 * time.Millisecond,
 		BackoffMax:       40 * time.Millisecond,
+		// Login refusals wait a minute and more in earnest; tests that
+		// look at that replace the sleep.
+		LoginBackoffInitial: 10 * time.Millisecond,
+		LoginBackoffMax:     40 * time.Millisecond,
 	}
 	if logs != nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -196,49 +200,6 @@ func subscriptionsOf(s *wsitest.Server) map[string]wsitest.Subscription {
 		m[sub.Topic] = sub
 	}
 	return m
-}
-
-func TestNewRejectsBadConfig(t *testing.T) {
-	good := Config{URL: "wss://pbx:8887/wsi", Username: "boss", Password: password, Domain: domain}
-	for _, tc := range []struct {
-		name string
-		edit func(*Config)
-		want string
-	}{
-		{"scheme", func(c *Config) { c.URL = "https://pbx:8887/wsi" }, "scheme"},
-		{"no host", func(c *Config) { c.URL = "wss:///wsi" }, "no host"},
-		{"no user", func(c *Config) { c.Username = "" }, "username or an extension number"},
-		{"both users", func(c *Config) { c.ExtensionNumber = "101" }, "not both"},
-		{"extension without domain", func(c *Config) { c.Username, c.ExtensionNumber, c.Domain = "", "101", "" }, "needs a domain"},
-		{"global without tenants", func(c *Config) { c.Domain = "" }, "tenant id"},
-		{"global with queues", func(c *Config) { c.Domain, c.Tenants, c.Queues = "", []string{"1"}, []string{"8001"} }, "need a domain"},
-		{"tenants with domain", func(c *Config) { c.Tenants = []string{"1"} }, "only used by a system administrator"},
-		{"negative", func(c *Config) { c.PingInterval = -time.Second }, "negative"},
-		{"backoff", func(c *Config) { c.BackoffInitial, c.BackoffMax = time.Minute, time.Second }, "shorter"},
-		{"missing CA", func(c *Config) { c.TLS.CAFile = filepath.Join(t.TempDir(), "nope.pem") }, "CA file"},
-		{"bad CA", func(c *Config) {
-			p := filepath.Join(t.TempDir(), "bad.pem")
-			if err := os.WriteFile(p, []byte("not a certificate"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c.TLS.CAFile = p
-		}, "no PEM certificate"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := good
-			tc.edit(&cfg)
-			_, err := New(cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("New: %v, want an error about %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), cfg.Password) {
-				t.Fatalf("error %q contains the password", err)
-			}
-		})
-	}
-	if _, err := New(good); err != nil {
-		t.Fatalf("New(valid config): %v", err)
-	}
 }
 
 // Each documented auth form, and the subscriptions of its mode.
@@ -410,7 +371,7 @@ func TestClientAuthRefused(t *testing.T) {
 	cfg := testConfig(pbx.URL, &logs)
 	cfg.Username = "nobody"
 
-	_, err := newClient(t, cfg).Check(context.Background(), time.Second)
+	_, err := newClient(t, cfg).Check(context.Background(), time.Second, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != StageAuth || e.PBXError != wsitest.AuthError {
 		t.Fatalf("Check: %v, want an auth *Error carrying the PBX's text %q", err, wsitest.AuthError)
@@ -431,11 +392,10 @@ func TestClientAuthRefused(t *testing.T) {
 	if ups, downs, _ := h.counts(); ups != 0 || downs != 0 {
 		t.Errorf("SessionUp %d, SessionDown %d for a session never up", ups, downs)
 	}
-	if n := logs.count("level=WARN msg=\"cannot connect to the PBX\""); n != 1 {
-		t.Errorf("logged the same failure %d times at warn, want once:\n%s", n, logs.String())
-	}
-	if !strings.Contains(logs.String(), wsitest.AuthError) {
-		t.Errorf("the PBX's error text is not logged:\n%s", logs.String())
+	// Every refusal is an error line: each brings an account lock closer.
+	refusals := logs.count(`level=ERROR msg="the PBX refused the login; run portsip_exporter check with the same settings to see why" pbx_error="` + wsitest.AuthError + `"`)
+	if refusals < 4 || uint64(refusals) > st.ConnectionErrors[StageAuth] || logs.count("level=WARN") != 0 {
+		t.Errorf("%d refusals logged at error for %d refused attempts, want one each:\n%s", refusals, st.ConnectionErrors[StageAuth], logs.String())
 	}
 	for what, s := range map[string]string{"error": err.Error(), "log": logs.String()} {
 		if strings.Contains(s, password) {
@@ -527,7 +487,7 @@ func TestClientSubscribeOutcomes(t *testing.T) {
 		cfg.Username, cfg.Domain, cfg.Tenants = "admin", "", []string{"42"}
 		cfg.SubscribeTimeout = 300 * time.Millisecond
 		c := newClient(t, cfg)
-		res, err := c.Check(context.Background(), 10*time.Millisecond)
+		res, err := c.Check(context.Background(), 10*time.Millisecond, nil)
 		if err != nil {
 			t.Fatalf("Check: %v", err)
 		}
@@ -547,7 +507,7 @@ func TestClientSubscribeOutcomes(t *testing.T) {
 		cfg := testConfig(pbx.URL, nil)
 		cfg.Username, cfg.Queues = "nothing", []string{"8001"}
 		c := newClient(t, cfg)
-		res, err := c.Check(context.Background(), time.Second)
+		res, err := c.Check(context.Background(), time.Second, nil)
 		var e *Error
 		if !errors.As(err, &e) || e.Stage != StageSubscribe || !strings.Contains(e.PBXError, "permission denied") {
 			t.Fatalf("Check: %v, want a subscribe *Error with the PBX's text", err)
@@ -722,29 +682,37 @@ func bigEvent(size int) []byte {
 	return []byte(head + strings.Repeat("x", size-len(head)-len(tail)) + tail)
 }
 
+// recordSleeps replaces c's sleep by one that records each delay and
+// barely waits.
+func recordSleeps(c *Client) (delays func() []time.Duration) {
+	var mu sync.Mutex
+	var ds []time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) bool {
+		mu.Lock()
+		ds = append(ds, d)
+		mu.Unlock()
+		return sleepCtx(ctx, time.Millisecond)
+	}
+	return func() []time.Duration { mu.Lock(); defer mu.Unlock(); return slices.Clone(ds) }
+}
+
 // Back-off without waiting: the client's sleep is replaced by one that
 // records each delay.
 func TestClientBackoffGrowsAndResetsAfterHealthySession(t *testing.T) {
 	pbx := newPBX(t, false)
-	pbx.SetAuthError("try later")
+	pbx.Stop()
 	cfg := testConfig(pbx.URL, nil)
 	cfg.BackoffInitial, cfg.BackoffMax = 100*time.Millisecond, 800*time.Millisecond
 	cfg.HealthyAfter = 50 * time.Millisecond
 	c := newClient(t, cfg)
-	var mu sync.Mutex
-	var delays []time.Duration
-	c.sleep = func(ctx context.Context, d time.Duration) bool {
-		mu.Lock()
-		delays = append(delays, d)
-		mu.Unlock()
-		return ctx.Err() == nil
-	}
-	recorded := func() []time.Duration { mu.Lock(); defer mu.Unlock(); return slices.Clone(delays) }
+	recorded := recordSleeps(c)
 	h := &handler{}
 	run(t, c, h)
 
-	waitFor(t, "six refused attempts", func() bool { return len(recorded()) >= 6 })
-	pbx.SetAuthError("")
+	waitFor(t, "six failed attempts", func() bool { return len(recorded()) >= 6 })
+	if err := pbx.Resume(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the session up", func() bool { return c.Stats().Up })
 	grown := recorded()
 	step := cfg.BackoffInitial
@@ -754,8 +722,8 @@ func TestClientBackoffGrowsAndResetsAfterHealthySession(t *testing.T) {
 		}
 		step = min(2*step, cfg.BackoffMax)
 	}
-	if got, want := c.Stats().ConnectionAttempts, uint64(len(grown)+1); got != want || uint64(pbx.Connections()) != want {
-		t.Errorf("attempts %d, PBX connections %d; want %d (one per delay, plus the last)", got, pbx.Connections(), want)
+	if got, want := c.Stats().ConnectionAttempts, uint64(len(grown)+1); got != want || c.Stats().ConnectionErrors[StageDial] != want-1 {
+		t.Errorf("attempts %d, dial errors %d; want %d (one per delay, plus the last)", got, c.Stats().ConnectionErrors[StageDial], want)
 	}
 
 	// Up for longer than HealthyAfter: the next delay starts over.
@@ -768,6 +736,64 @@ func TestClientBackoffGrowsAndResetsAfterHealthySession(t *testing.T) {
 	}
 }
 
+// A refused login waits a minute, doubling to 15 (PBXs lock accounts
+// after repeated failed sign-ins), and says so at error level each time;
+// an unreachable PBX keeps the short back-off, and a login that works
+// starts the long one over.
+func TestClientLoginRefusalBacksOffLonger(t *testing.T) {
+	pbx := newPBX(t, false)
+	pbx.SetAuthError("account will be locked")
+	var logs logBuffer
+	cfg := testConfig(pbx.URL, &logs)
+	cfg.LoginBackoffInitial, cfg.LoginBackoffMax = 0, 0 // the defaults: 1m to 15m
+	c := newClient(t, cfg)
+	recorded := recordSleeps(c)
+	h := &handler{}
+	run(t, c, h)
+
+	waitFor(t, "six refused logins", func() bool { return len(recorded()) >= 6 })
+	pbx.Stop()
+	waitFor(t, "a delay for the unreachable PBX", func() bool {
+		d := recorded()
+		return len(d) > 6 && d[len(d)-1] < time.Second
+	})
+	delays := recorded()
+	refused := slices.IndexFunc(delays, func(d time.Duration) bool { return d < time.Minute })
+	step := time.Minute
+	for i, d := range delays[:refused] {
+		if d < step || d >= step+step/4 {
+			t.Fatalf("delay %d after a refusal = %v, want in [%v, %v): %v", i, d, step, step+step/4, delays)
+		}
+		step = min(2*step, 15*time.Minute)
+	}
+	for i, d := range delays[refused:] {
+		if d >= time.Second {
+			t.Fatalf("delay %d for an unreachable PBX = %v, want the short back-off", refused+i, d)
+		}
+	}
+	line := `level=ERROR msg="the PBX refused the login; run portsip_exporter check with the same settings to see why" pbx_error="account will be locked"`
+	if n := logs.count(line); n != refused {
+		t.Errorf("%d refusals logged, want one line each for %d:\n%s", n, refused, logs.String())
+	}
+
+	// A login that works, then a session that drops: the next refusal
+	// waits a minute again.
+	pbx.SetAuthError("")
+	if err := pbx.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session up", func() bool { return c.Stats().Up })
+	pbx.SetAuthError("locked again")
+	before := len(recorded())
+	pbx.DropSessions()
+	long := func(d time.Duration) bool { return d >= time.Second }
+	waitFor(t, "a refusal after the drop", func() bool { return slices.ContainsFunc(recorded()[before:], long) })
+	after := recorded()[before:]
+	if d := after[slices.IndexFunc(after, long)]; d < time.Minute || d >= time.Minute+time.Minute/4 {
+		t.Fatalf("first refusal after a working login waited %v, want [1m, 1m15s)", d)
+	}
+}
+
 // A session that drops right after coming up does not reset the back-off:
 // a flapping PBX is not hammered.
 func TestClientBackoffKeepsGrowingWhenFlapping(t *testing.T) {
@@ -776,14 +802,7 @@ func TestClientBackoffKeepsGrowingWhenFlapping(t *testing.T) {
 	cfg.BackoffInitial, cfg.BackoffMax = 100*time.Millisecond, 800*time.Millisecond
 	cfg.HealthyAfter = time.Hour
 	c := newClient(t, cfg)
-	var mu sync.Mutex
-	var delays []time.Duration
-	c.sleep = func(ctx context.Context, d time.Duration) bool {
-		mu.Lock()
-		delays = append(delays, d)
-		mu.Unlock()
-		return ctx.Err() == nil
-	}
+	recorded := recordSleeps(c)
 	h := &handler{}
 	run(t, c, h)
 	for i := 1; i <= 4; i++ {
@@ -791,9 +810,8 @@ func TestClientBackoffKeepsGrowingWhenFlapping(t *testing.T) {
 		pbx.DropSessions()
 		waitFor(t, "the session down", func() bool { _, downs, _ := h.counts(); return downs == i })
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(delays) < 4 || delays[3] < 400*time.Millisecond {
+	waitFor(t, "four delays", func() bool { return len(recorded()) >= 4 })
+	if delays := recorded(); delays[3] < 400*time.Millisecond {
 		t.Fatalf("delays %v: want the fourth at least 400ms", delays)
 	}
 }
@@ -807,7 +825,7 @@ func TestClientUnreachable(t *testing.T) {
 	ln.Close()
 	var logs logBuffer
 	c := newClient(t, testConfig("ws://"+addr+"/wsi", &logs))
-	_, err = c.Check(context.Background(), time.Second)
+	_, err = c.Check(context.Background(), time.Second, nil)
 	var e *Error
 	var op *net.OpError
 	if !errors.As(err, &e) || e.Stage != StageDial || !errors.As(err, &op) {
@@ -830,7 +848,7 @@ func TestClientHandshakeTimeout(t *testing.T) {
 	cfg := testConfig(url, nil)
 	cfg.HandshakeTimeout = 200 * time.Millisecond
 	start := time.Now()
-	_, err := newClient(t, cfg).Check(context.Background(), time.Second)
+	_, err := newClient(t, cfg).Check(context.Background(), time.Second, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != StageDial || !strings.Contains(err.Error(), "no WebSocket handshake within 200ms") {
 		t.Fatalf("Check: %v, want a dial timeout", err)
@@ -855,7 +873,7 @@ func TestClientAuthTimeout(t *testing.T) {
 	pbx.SetAuthReplies(false)
 	cfg := testConfig(pbx.URL, nil)
 	cfg.HandshakeTimeout = 200 * time.Millisecond
-	_, err := newClient(t, cfg).Check(context.Background(), time.Second)
+	_, err := newClient(t, cfg).Check(context.Background(), time.Second, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != StageAuth || !strings.Contains(err.Error(), "no auth reply within 200ms") {
 		t.Fatalf("Check: %v, want an auth timeout", err)
@@ -872,13 +890,13 @@ func TestClientTLS(t *testing.T) {
 	t.Run("trusted CA file", func(t *testing.T) {
 		cfg := testConfig(pbx.URL, nil)
 		cfg.TLS.CAFile = caFile
-		if _, err := newClient(t, cfg).Check(context.Background(), 10*time.Millisecond); err != nil {
+		if _, err := newClient(t, cfg).Check(context.Background(), 10*time.Millisecond, nil); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
 	})
 
 	t.Run("untrusted by default", func(t *testing.T) {
-		_, err := newClient(t, testConfig(pbx.URL, nil)).Check(context.Background(), 10*time.Millisecond)
+		_, err := newClient(t, testConfig(pbx.URL, nil)).Check(context.Background(), 10*time.Millisecond, nil)
 		var e *Error
 		var verr *tls.CertificateVerificationError
 		if !errors.As(err, &e) || e.Stage != StageDial || !errors.As(err, &verr) {
@@ -889,7 +907,7 @@ func TestClientTLS(t *testing.T) {
 	t.Run("wrong server name", func(t *testing.T) {
 		cfg := testConfig(pbx.URL, nil)
 		cfg.TLS.CAFile, cfg.TLS.ServerName = caFile, "pbx.elsewhere.test"
-		_, err := newClient(t, cfg).Check(context.Background(), 10*time.Millisecond)
+		_, err := newClient(t, cfg).Check(context.Background(), 10*time.Millisecond, nil)
 		var verr *tls.CertificateVerificationError
 		if !errors.As(err, &verr) {
 			t.Fatalf("Check: %v, want a certificate verification error", err)
@@ -904,7 +922,7 @@ func TestClientTLS(t *testing.T) {
 		if n := logs.count("level=WARN"); n != 1 || !strings.Contains(logs.String(), "verification") {
 			t.Fatalf("New logged %d warnings, want one about verification:\n%s", n, logs.String())
 		}
-		if _, err := c.Check(context.Background(), 10*time.Millisecond); err != nil {
+		if _, err := c.Check(context.Background(), 10*time.Millisecond, nil); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
 	})
@@ -925,7 +943,7 @@ func TestCheck(t *testing.T) {
 			pbx.Enqueue(tenantID, "8001", wsitest.Caller{Number: "555"})
 		}
 	}()
-	res, err := c.Check(ctx, 500*time.Millisecond)
+	res, err := c.Check(ctx, 500*time.Millisecond, nil)
 	cancel()
 	<-published
 	if err != nil {
@@ -1031,7 +1049,7 @@ func TestClientRedactsAnEchoedPassword(t *testing.T) {
 	pbx.SetAuthError("wrong password " + password + " for boss")
 	var logs logBuffer
 	c := newClient(t, testConfig(pbx.URL, &logs))
-	_, err := c.Check(context.Background(), time.Second)
+	_, err := c.Check(context.Background(), time.Second, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.PBXError != "wrong password <redacted> for boss" {
 		t.Fatalf("Check: %v, want the PBX's text with the password cut out", err)
@@ -1045,7 +1063,7 @@ func TestClientRedactsAnEchoedPassword(t *testing.T) {
 
 func TestClientWrongPath(t *testing.T) {
 	pbx := newPBX(t, false)
-	_, err := newClient(t, testConfig(strings.TrimSuffix(pbx.URL, "/wsi")+"/api", nil)).Check(context.Background(), time.Second)
+	_, err := newClient(t, testConfig(strings.TrimSuffix(pbx.URL, "/wsi")+"/api", nil)).Check(context.Background(), time.Second, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != StageDial || !strings.Contains(err.Error(), "HTTP 404") {
 		t.Fatalf("Check: %v, want a dial *Error naming the HTTP status", err)

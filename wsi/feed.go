@@ -1,0 +1,133 @@
+package wsi
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"strings"
+	"time"
+)
+
+// Record is one thing a session handled: a text frame as read, or a
+// session boundary. Config.Tap sees them live; Feed takes them back.
+type Record struct {
+	Time time.Time // when the frame was read, or the boundary passed
+	// Frame is a text frame, verbatim (a Tap may keep it). Nothing the
+	// client sends is ever in a Record, so neither is the password.
+	Frame []byte
+	// Session is "" for a frame, else RecordUp or RecordDown.
+	Session string
+	Topics  map[string]bool // up: each topic's outcome
+	// Down: how the attempt ended. Every attempt ends with one, those
+	// that failed before any frame included. Stage is the Stage* it failed
+	// at, "" when it was stopped (Run's context, Check's listen window);
+	// Reason is the error's text, redacted.
+	Stage, Reason string
+}
+
+// Session boundaries in a Record.
+const (
+	RecordUp   = "up"
+	RecordDown = "down"
+)
+
+func (c *Client) tap(r Record) {
+	if c.cfg.Tap != nil {
+		c.cfg.Tap(r)
+	}
+}
+
+func (c *Client) tapDown(err error) {
+	if c.cfg.Tap == nil {
+		return
+	}
+	r := Record{Time: time.Now(), Session: RecordDown}
+	var e *Error
+	if errors.As(err, &e) {
+		r.Stage, r.Reason = e.Stage, c.red.String(e.Err.Error())
+	} else if err != nil {
+		r.Reason = c.red.String(err.Error())
+	}
+	c.tap(r)
+}
+
+// errFeedEnd ends a fed session where the recording ends or was stopped:
+// the session stays as it was, up included.
+var errFeedEnd = errors.New("end of the recording")
+
+// NewReplay returns a Client for Feed that never connects. Only what
+// decides how frames are read is used: the mode (Domain: any non-empty
+// value means tenant mode; Tenants, Queues, Extensions), MaxMessageSize,
+// Logger and Tap.
+func NewReplay(cfg Config) (*Client, error) {
+	cfg.URL, cfg.Username, cfg.ExtensionNumber, cfg.Password, cfg.PasswordFile = "ws://replay.invalid/wsi", "replay", "", "-", ""
+	cfg.TLS = TLSConfig{}
+	return New(cfg)
+}
+
+// Feed runs recorded Records through exactly what Run does after the
+// socket: the same decoding (a byte order mark, several objects in a
+// frame), the same counting of invalid frames and events, the same tenant
+// filter and queue learning, the same session state machine deciding
+// auth and subscriptions from the recorded replies, and the same Handler
+// calls. The recorded boundaries stand in for what only a live
+// connection knows: an up record for a subscribe timeout, a down record
+// for the end of the attempt. A frame's receive time is its Record's
+// Time, so Stats (a collector's StatsSource) count as they did live.
+//
+// Feed returns when records are exhausted or ctx is done, leaving the
+// last session as it was (still up if it was up when the recording
+// stopped). records is read from another goroutine; it should stop
+// when ctx is done.
+func (c *Client) Feed(ctx context.Context, records iter.Seq[Record], h Handler) error {
+	in, done, fed := make(chan frame, 16), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(fed)
+		defer close(in)
+		for r := range records {
+			f := frame{up: r.Session == RecordUp}
+			switch {
+			case r.Session == RecordDown:
+				f.err = errFeedEnd
+				if r.Stage != "" {
+					f.err = c.fail(r.Stage, KindLost, errors.New(strings.TrimPrefix(r.Reason, r.Stage+": ")))
+				}
+			case !f.up:
+				if !c.deliver(in, done, r.Frame, r.Time) {
+					return
+				}
+				continue
+			}
+			select {
+			case in <- f:
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer func() { close(done); <-fed }()
+	for {
+		var first frame
+		select {
+		case <-ctx.Done():
+			return nil
+		case f, ok := <-in:
+			if !ok {
+				return nil
+			}
+			first = f
+		}
+		s := c.newSession(nil, in, done)
+		s.first, s.readErr = &first, errFeedEnd
+		if _, _, err := c.attempt(ctx, h, 0, s); ctx.Err() != nil || s.ended || errors.Is(err, errFeedEnd) {
+			continue
+		}
+		// An attempt that ended on what it read (a refusal) is followed
+		// by its recorded end: not a second failure.
+		for f := range in {
+			if f.err != nil {
+				break
+			}
+		}
+	}
+}
