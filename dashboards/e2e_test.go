@@ -5,21 +5,19 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/e2e"
 )
 
 // The end-to-end test builds the exporter, runs it on the demo PBX, has a
@@ -39,123 +37,6 @@ const (
 	dashRange    = "10m"
 )
 
-// needTool returns the path of a program, skipping the test when it is not
-// installed, except in CI (CI set), where that is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found on PATH (CI is set; install the prometheus package)", name)
-		}
-		t.Skipf("%s not found on PATH", name)
-	}
-	return p
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// process is a program started for the test, stopped on cleanup.
-type process struct {
-	name string
-	log  string
-	done chan struct{}
-}
-
-// start runs a program with its output in dir/<name>.log. Cleanup stops it
-// with SIGTERM (SIGKILL after 10 s) and shows the log's tail if the test
-// failed.
-func start(t *testing.T, dir, name string, args ...string) *process {
-	t.Helper()
-	p := &process{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
-	logf, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf // files: no copying goroutines
-	// Should the test binary die (a -timeout panic), take the child along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-		logf.Close()
-		if t.Failed() {
-			t.Logf("%s log (last lines):\n%s", name, p.tail(30))
-		}
-	})
-	return p
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) tail(n int) string {
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// waitFor polls cond until it holds, a process exits or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, procs ...*process) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		for _, p := range procs {
-			if p.exited() {
-				t.Fatalf("%s exited while waiting for %s:\n%s", p.name, what, p.tail(30))
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, timeout)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-var client = &http.Client{Timeout: 10 * time.Second}
-
-func get(u string) ([]byte, int, error) {
-	resp, err := client.Get(u)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return b, resp.StatusCode, err
-}
-
 type apiResponse struct {
 	Status    string          `json:"status"`
 	ErrorType string          `json:"errorType"`
@@ -167,7 +48,7 @@ type apiResponse struct {
 // the scalar) and any error Prometheus reported; badQuery tells a query
 // that can never work (bad_data) from a transient failure.
 func query(promURL, q string) (values []float64, badQuery bool, err error) {
-	b, _, err := get(promURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode())
+	b, _, err := e2e.Get(promURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode())
 	if err != nil {
 		return nil, false, err
 	}
@@ -285,7 +166,7 @@ func dashboardQueries(t *testing.T) []panelQuery {
 
 // rulesHealth returns the rules not (yet) healthy, with their state.
 func rulesHealth(promURL string) (notOK []string, broken bool, n int, err error) {
-	b, _, err := get(promURL + "/api/v1/rules")
+	b, _, err := e2e.Get(promURL + "/api/v1/rules")
 	if err != nil {
 		return nil, false, 0, err
 	}
@@ -321,22 +202,15 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: minutes of a real Prometheus")
 	}
-	prometheus := needTool(t, "prometheus")
-	promtool := needTool(t, "promtool")
+	promtool := e2e.NeedTool(t, "promtool")
 	dir := t.TempDir()
+	bin := e2e.BuildExporter(t, dir)
 
-	bin := filepath.Join(dir, "portsip_exporter")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
-	exporterAddr := freeAddr(t)
-	exporter := start(t, dir, "exporter", bin, "demo", "--web.listen-address="+exporterAddr)
+	exporterAddr := e2e.FreeAddr(t)
+	exporter := e2e.Start(t, dir, "exporter", nil, bin, "demo", "--web.listen-address="+exporterAddr)
 	metricsURL := "http://" + exporterAddr + "/metrics"
-	waitFor(t, "exporter /metrics", 30*time.Second, func() bool {
-		_, code, err := get(metricsURL)
+	e2e.WaitFor(t, "exporter /metrics", 30*time.Second, func() bool {
+		_, code, err := e2e.Get(metricsURL)
 		return err == nil && code == http.StatusOK
 	}, exporter)
 
@@ -345,10 +219,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Native histograms stay off: Prometheus 2.x then keeps the classic
-	// buckets the rules and the heatmap use (it drops them for a histogram
-	// that has native buckets unless scrape_classic_histograms is set,
-	// which 2.42 does not know).
-	config := fmt.Sprintf(`global:
+	// buckets the heatmap uses (it drops them for a histogram that has
+	// native buckets unless scrape_classic_histograms is set, which 2.42
+	// does not know).
+	promURL, prom := e2e.Prometheus(t, dir, fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files:
@@ -357,28 +231,14 @@ scrape_configs:
   - job_name: portsip
     static_configs:
       - targets: [%q]
-`, rules, exporterAddr)
-	configFile := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(promtool, "check", "config", configFile).CombinedOutput(); err != nil {
-		t.Fatalf("promtool check config: %v\n%s", err, out)
-	}
-	promAddr := freeAddr(t)
-	promURL := "http://" + promAddr
-	prom := start(t, dir, "prometheus", prometheus,
-		"--config.file="+configFile,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr,
-		"--log.level=warn")
-	waitFor(t, "scrape of the exporter", time.Minute, func() bool {
+`, rules, exporterAddr))
+	e2e.WaitFor(t, "scrape of the exporter", time.Minute, func() bool {
 		up, _, err := query(promURL, `up{job="portsip"} == 1`)
 		return err == nil && len(up) > 0
 	}, exporter, prom)
 
 	t.Run("promtool check metrics", func(t *testing.T) {
-		b, code, err := get(metricsURL)
+		b, code, err := e2e.Get(metricsURL)
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("GET %s: %d %v", metricsURL, code, err)
 		}
@@ -432,7 +292,7 @@ scrape_configs:
 		if len(empty)+len(failing)+len(rulesNotOK) == 0 {
 			break
 		}
-		if exporter.exited() || prom.exited() || time.Now().After(deadline) {
+		if exporter.Exited() || prom.Exited() || time.Now().After(deadline) {
 			sort.Strings(empty)
 			t.Fatalf("after %v of demo traffic:\n%d queries fail:\n%s\n%d of %d queries return no data:\n%s\nrules not ok:\n%s",
 				e2eDeadline, len(failing), strings.Join(failing, "\n"), len(empty), len(queries),
