@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v2"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/e2e"
 )
 
 const (
@@ -16,20 +18,33 @@ const (
 	testsFile = "portsip.rules_test.yml"
 )
 
-// designAlerts is the alert table of the design contract: names and
-// severities are fixed because users route on them.
-var designAlerts = map[string]string{
-	"PortsipExporterDown":          "critical",
-	"PortsipWSIDisconnected":       "critical",
-	"PortsipWSIFlapping":           "warning",
-	"PortsipQueueSLABreached":      "warning",
-	"PortsipQueueNoAgentsReady":    "critical",
-	"PortsipQueueLongWait":         "warning",
-	"PortsipQueueServiceLevelLow":  "warning",
-	"PortsipQueueAbandonRateHigh":  "warning",
-	"PortsipExtensionsMassOffline": "critical",
-	"PortsipCallFailureRateHigh":   "warning",
+// designAlerts is the alert table of the design contract: names,
+// severities and "for" durations are fixed because users route on them.
+var designAlerts = map[string]struct{ severity, forDuration string }{
+	"PortsipExporterDown":           {"critical", "5m"},
+	"PortsipWSIDisconnected":        {"critical", "2m"},
+	"PortsipWSIFlapping":            {"warning", ""},
+	"PortsipWSISubscriptionRefused": {"warning", "5m"},
+	"PortsipQueueSLABreached":       {"info", ""},
+	"PortsipQueueNoAgentsReady":     {"critical", "2m"},
+	"PortsipQueueLongWait":          {"warning", "1m"},
+	"PortsipQueueServiceLevelLow":   {"warning", "5m"},
+	"PortsipQueueAbandonRateHigh":   {"warning", "5m"},
+	"PortsipExtensionsMassOffline":  {"critical", ""},
+	"PortsipCallFailureRateHigh":    {"warning", "5m"},
 }
+
+// pbxAlerts are the alerts about what happens on the PBX (queues,
+// extensions, calls), as opposed to the exporter and its session.
+var pbxAlerts = regexp.MustCompile(`^Portsip(Queue|Extensions|Call)`)
+
+// runbookBase is where each alert's runbook_url points, followed by the
+// anchor GitHub makes of the alert's heading in README.md.
+const runbookBase = "https://github.com/portsip-exporter/portsip_exporter/blob/main/alerts/README.md#"
+
+// sessionGate is how a PBX alert requires some exporter of its PBX to have
+// a session: stale counters of a dead exporter or session never page.
+const sessionGate = `max without (instance) (portsip_up{job="portsip"}) == 1`
 
 type rule struct {
 	Record      string            `yaml:"record"`
@@ -65,6 +80,10 @@ func loadRules(t *testing.T) []rule {
 }
 
 func TestAlertsMatchDesign(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]int{}
 	for _, r := range loadRules(t) {
 		if r.Alert == "" {
@@ -76,24 +95,50 @@ func TestAlertsMatchDesign(t *testing.T) {
 			t.Errorf("%s: not an alert of the design contract", r.Alert)
 			continue
 		}
-		if got := r.Labels["severity"]; got != want {
-			t.Errorf("%s: severity %q, want %q", r.Alert, got, want)
+		if got := r.Labels["severity"]; got != want.severity {
+			t.Errorf("%s: severity %q, want %q", r.Alert, got, want.severity)
+		}
+		if r.For != want.forDuration {
+			t.Errorf("%s: for %q, want %q", r.Alert, r.For, want.forDuration)
 		}
 		summary, desc := r.Annotations["summary"], r.Annotations["description"]
 		if summary == "" || desc == "" {
 			t.Errorf("%s: needs summary and description annotations", r.Alert)
 		}
-		// Tell the reader where: the tenant, and the queue for queue alerts.
-		if strings.Contains(r.Alert, "Queue") && !strings.Contains(desc, "$labels.queue") {
-			t.Errorf("%s: description does not name the queue", r.Alert)
+		// The runbook: this directory's README, at the alert's own heading.
+		anchor := strings.ToLower(r.Alert)
+		if got := r.Annotations["runbook_url"]; got != runbookBase+anchor {
+			t.Errorf("%s: runbook_url %q, want %q", r.Alert, got, runbookBase+anchor)
 		}
-		if (strings.Contains(r.Alert, "Queue") || strings.Contains(r.Alert, "Extensions") || strings.Contains(r.Alert, "Call")) &&
-			!strings.Contains(desc, "$labels.tenant_id") {
-			t.Errorf("%s: description does not name the tenant", r.Alert)
+		if !regexp.MustCompile(`(?m)^### ` + r.Alert + `$`).Match(readme) {
+			t.Errorf("%s: README.md has no heading \"### %s\" for its runbook_url", r.Alert, r.Alert)
 		}
-		// The two "down" alerts have a constant value, not worth printing.
-		if r.Alert != "PortsipExporterDown" && r.Alert != "PortsipWSIDisconnected" && !strings.Contains(desc, "$value") {
-			t.Errorf("%s: description does not give the value", r.Alert)
+		// Tell the reader where, by name where the exporter knows it.
+		if strings.Contains(r.Alert, "Queue") {
+			for _, l := range []string{"$labels.queue_name", "$labels.queue "} {
+				if !strings.Contains(summary, l) || !strings.Contains(desc, l) {
+					t.Errorf("%s: summary and description do not both name the queue by %s", r.Alert, l)
+				}
+			}
+		}
+		if pbxAlerts.MatchString(r.Alert) {
+			for _, l := range []string{"$labels.tenant_name", "$labels.tenant_id"} {
+				if !strings.Contains(summary, l) || !strings.Contains(desc, l) {
+					t.Errorf("%s: summary and description do not both name the tenant by %s", r.Alert, l)
+				}
+			}
+			if !strings.Contains(r.Expr, sessionGate) {
+				t.Errorf("%s: does not require a session (%s)", r.Alert, sessionGate)
+			}
+		}
+		// The two "down" alerts have a constant value, not worth printing;
+		// the refused topic is in a label.
+		switch r.Alert {
+		case "PortsipExporterDown", "PortsipWSIDisconnected", "PortsipWSISubscriptionRefused":
+		default:
+			if !strings.Contains(desc, "$value") {
+				t.Errorf("%s: description does not give the value", r.Alert)
+			}
 		}
 		if !strings.Contains(r.Expr, `job="portsip"`) {
 			t.Errorf("%s: expression does not select job=\"portsip\"", r.Alert)
@@ -102,6 +147,19 @@ func TestAlertsMatchDesign(t *testing.T) {
 	for name := range designAlerts {
 		if seen[name] != 1 {
 			t.Errorf("%s: defined %d times, want once", name, seen[name])
+		}
+	}
+}
+
+// No rule aggregates "by" a list of labels: that drops the target labels
+// that tell PBXs apart (pbx, ...) and mixes them. Rules aggregate
+// "without" what they sum over, and "without (instance)" to count an HA
+// pair once.
+func TestRulesKeepTargetLabels(t *testing.T) {
+	by := regexp.MustCompile(`\bby\s*\(`)
+	for _, r := range loadRules(t) {
+		if by.MatchString(r.Expr) {
+			t.Errorf("%s%s: aggregates by a label list; use without", r.Record, r.Alert)
 		}
 	}
 }
@@ -123,8 +181,8 @@ func TestRecordingRules(t *testing.T) {
 			t.Errorf("%s: expression does not select job=\"portsip\"", r.Record)
 		}
 	}
-	// The three per-queue measures the design asks for.
-	for _, want := range []string{"answered_within_20s:ratio", "abandoned:ratio", "speed_of_answer_seconds:avg"} {
+	// The per-queue measures of the README's KPI section.
+	for _, want := range []string{"service_level:ratio", "abandoned:ratio", "speed_of_answer_seconds:avg", "handle_time_seconds:avg"} {
 		if !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, want) }) {
 			t.Errorf("no recording rule for %s", want)
 		}
@@ -167,7 +225,8 @@ func TestEveryRuleIsUnitTested(t *testing.T) {
 		}
 		for _, e := range tc.PromQLExprTest {
 			if len(e.ExpSamples) > 0 {
-				asserted[e.Expr] = true
+				// The rule itself, or a selection of its series.
+				asserted[strings.SplitN(e.Expr, "{", 2)[0]] = true
 			}
 		}
 	}
@@ -183,30 +242,171 @@ func TestEveryRuleIsUnitTested(t *testing.T) {
 	}
 }
 
-// promtool returns the path of promtool, skipping the test when it is not
-// installed, except in CI (CI set), where a missing promtool is a failure.
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not found on PATH (CI is set; install the prometheus package)")
-		}
-		t.Skip("promtool not found on PATH")
-	}
-	return p
-}
-
 func TestPromtoolCheckRules(t *testing.T) {
-	out, err := exec.Command(promtool(t), "check", "rules", rulesFile).CombinedOutput()
+	out, err := exec.Command(e2e.NeedTool(t, "promtool"), "check", "rules", rulesFile).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 }
 
 func TestPromtoolTestRules(t *testing.T) {
-	out, err := exec.Command(promtool(t), "test", "rules", testsFile).CombinedOutput()
+	out, err := exec.Command(e2e.NeedTool(t, "promtool"), "test", "rules", testsFile).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+const alertmanagerFile = "alertmanager.yml"
+
+func TestAmtoolCheckConfig(t *testing.T) {
+	out, err := exec.Command(e2e.NeedTool(t, "amtool"), "check-config", alertmanagerFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+}
+
+// Every alert reaches the receiver of its severity: critical pages,
+// warning makes a ticket, info goes to the wallboard.
+func TestAlertmanagerRoutesBySeverity(t *testing.T) {
+	amtool := e2e.NeedTool(t, "amtool")
+	receiver := map[string]string{"critical": "pager", "warning": "tickets", "info": "wallboard"}
+	for name, a := range designAlerts {
+		out, err := exec.Command(amtool, "config", "routes", "test", "--config.file="+alertmanagerFile,
+			"alertname="+name, "severity="+a.severity, "job=portsip", "tenant_id=7001").Output()
+		if err != nil {
+			t.Fatalf("amtool config routes test: %v\n%s", err, out)
+		}
+		if got := strings.TrimSpace(string(out)); got != receiver[a.severity] {
+			t.Errorf("%s (%s) goes to %q, want %q", name, a.severity, got, receiver[a.severity])
+		}
+	}
+}
+
+// The inhibition mutes exactly the PBX alerts while the exporter or its
+// session is down, and never the alerts that say so.
+func TestAlertmanagerInhibitsPBXAlerts(t *testing.T) {
+	b, err := os.ReadFile(alertmanagerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		InhibitRules []struct {
+			SourceMatchers []string `yaml:"source_matchers"`
+			TargetMatchers []string `yaml:"target_matchers"`
+			Equal          []string `yaml:"equal"`
+		} `yaml:"inhibit_rules"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// alertname=~"..." as a regexp anchored as Alertmanager anchors it.
+	nameMatcher := func(ms []string) *regexp.Regexp {
+		for _, m := range ms {
+			if v, ok := strings.CutPrefix(m, `alertname=~`); ok {
+				return regexp.MustCompile(`^(?:` + strings.Trim(v, `"`) + `)$`)
+			}
+		}
+		t.Fatalf("no alertname=~ matcher in %q", ms)
+		return nil
+	}
+	if len(cfg.InhibitRules) != 1 {
+		t.Fatalf("%d inhibit rules, want 1", len(cfg.InhibitRules))
+	}
+	r := cfg.InhibitRules[0]
+	source, target := nameMatcher(r.SourceMatchers), nameMatcher(r.TargetMatchers)
+	for name := range designAlerts {
+		wantSource := name == "PortsipExporterDown" || name == "PortsipWSIDisconnected"
+		if source.MatchString(name) != wantSource {
+			t.Errorf("%s: source of the inhibition %v, want %v", name, !wantSource, wantSource)
+		}
+		if target.MatchString(name) != pbxAlerts.MatchString(name) {
+			t.Errorf("%s: muted while the exporter is down %v, want %v", name, !pbxAlerts.MatchString(name), pbxAlerts.MatchString(name))
+		}
+	}
+	if !slices.Contains(r.Equal, "job") {
+		t.Errorf("inhibition equal %q: without job it mutes every job's alerts", r.Equal)
+	}
+	if slices.Contains(r.Equal, "instance") {
+		t.Errorf("inhibition equal %q: the PBX alerts carry no instance, so it would never match", r.Equal)
+	}
+}
+
+// prometheus.yml is the ready configuration for the demo: valid, scraping
+// the demo's port as job portsip, with these rules, alerting to the
+// Alertmanager's default port.
+func TestDemoPrometheusConfig(t *testing.T) {
+	out, err := exec.Command(e2e.NeedTool(t, "promtool"), "check", "config", "prometheus.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		RuleFiles []string `yaml:"rule_files"`
+		Alerting  struct {
+			Alertmanagers []struct {
+				StaticConfigs []struct {
+					Targets []string `yaml:"targets"`
+				} `yaml:"static_configs"`
+			} `yaml:"alertmanagers"`
+		} `yaml:"alerting"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.RuleFiles, []string{rulesFile}) {
+		t.Errorf("rule_files %q, want %q", cfg.RuleFiles, rulesFile)
+	}
+	if len(cfg.ScrapeConfigs) != 1 || cfg.ScrapeConfigs[0].JobName != "portsip" ||
+		len(cfg.ScrapeConfigs[0].StaticConfigs) != 1 || !slices.Equal(cfg.ScrapeConfigs[0].StaticConfigs[0].Targets, []string{"localhost:9887"}) {
+		t.Errorf("scrape_configs %+v, want job portsip scraping localhost:9887", cfg.ScrapeConfigs)
+	}
+	if am := cfg.Alerting.Alertmanagers; len(am) != 1 || len(am[0].StaticConfigs) != 1 ||
+		!slices.Equal(am[0].StaticConfigs[0].Targets, []string{"localhost:9093"}) {
+		t.Errorf("alertmanagers %+v, want localhost:9093", am)
+	}
+}
+
+// The alert tables of this directory's README and the main README say what
+// the rules do: every alert, its severity and its "for".
+func TestREADMEAlertTables(t *testing.T) {
+	rules := map[string]rule{}
+	for _, r := range loadRules(t) {
+		if r.Alert != "" {
+			rules[r.Alert] = r
+		}
+	}
+	row := regexp.MustCompile("(?m)^\\| `(Portsip[A-Za-z]+)` \\| ([a-z]+) \\| *([0-9a-z]*) *\\|")
+	for _, file := range []string{"README.md", "../README.md"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+			r, ok := rules[m[1]]
+			switch {
+			case !ok:
+				t.Errorf("%s: %s is not an alert of the rules", file, m[1])
+			case seen[m[1]]:
+				t.Errorf("%s: %s twice in the table", file, m[1])
+			case m[2] != r.Labels["severity"] || m[3] != r.For:
+				t.Errorf("%s: %s is %s, for %q; the rules say %s, for %q", file, m[1], m[2], m[3], r.Labels["severity"], r.For)
+			}
+			seen[m[1]] = true
+		}
+		for name := range rules {
+			if !seen[name] {
+				t.Errorf("%s: the alert table lacks %s", file, name)
+			}
+		}
 	}
 }
