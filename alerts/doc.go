@@ -1,5 +1,8 @@
 // Package alerts holds the Prometheus alerting and recording rules for
-// portsip_exporter (portsip.rules.yml) and their promtool unit tests
-// (portsip.rules_test.yml). The Go tests here check the rules against the
-// design contract and run promtool; see README.md for how to load them.
+// portsip_exporter (portsip.rules.yml), their promtool unit tests
+// (portsip.rules_test.yml), an example Alertmanager configuration
+// (alertmanager.yml) and a Prometheus configuration for the demo
+// (prometheus.yml). The Go tests here check them against the design
+// contract, run promtool and amtool, and run the whole alerting path end
+// to end; see README.md for how to load them.
 package alerts
