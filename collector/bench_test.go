@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sort"
 	"testing"
 	"time"
 
@@ -123,48 +122,41 @@ func encode(b *testing.B, mfs []*dto.MetricFamily) {
 	}
 }
 
-// The two ways to keep a never-resetting histogram: a HistogramVec child
-// kept by the entity (what the Collector does), or a hand-rolled
-// accumulator rendered with const metrics at scrape.
+// A never-resetting histogram kept by the entity: client_golang's (what
+// the Collector used until queues had to merge) against hist, which the
+// Collector keeps under its lock and can merge.
 func BenchmarkObserve(b *testing.B) {
-	b.Run("vec_handle", func(b *testing.B) {
-		c := New(Config{}, nil)
-		o := c.wait.WithLabelValues("t", "q", "answered")
+	b.Run("client_golang", func(b *testing.B) {
+		o := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h", Buckets: WaitBuckets,
+			NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: nativeMaxBuckets})
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			o.Observe(float64(i % 700))
 		}
 	})
-	b.Run("accumulator", func(b *testing.B) {
-		var acc struct {
-			buckets [15]uint64
-			native  map[int]int64
-			sum     float64
-			count   uint64
-		}
-		acc.native = map[int]int64{}
+	b.Run("hist", func(b *testing.B) {
+		h := newHist(WaitBuckets, time.Now())
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			v := float64(i % 700)
-			acc.buckets[sort.SearchFloat64s(WaitBuckets, v)]++
-			acc.native[int(v)/8]++ // stands in for the schema-3 key
-			acc.sum += v
-			acc.count++
+			h.observe(float64(i%700), WaitBuckets)
 		}
 	})
 }
 
 // Rendering 4,000 histograms (1,000 queues x 4 outcomes) at scrape.
 func BenchmarkHistogramScrape(b *testing.B) {
-	b.Run("vec_collect", func(b *testing.B) {
-		c := New(Config{}, nil)
+	b.Run("client_golang", func(b *testing.B) {
+		vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: mQueueWait.name, Help: "h", Buckets: WaitBuckets,
+			NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: nativeMaxBuckets}, mQueueWait.names)
 		for q := range 1000 {
 			for _, o := range outcomes {
-				c.wait.WithLabelValues("t", fmt.Sprint(q), o).Observe(float64(q % 300))
+				for v := range 50 {
+					vec.WithLabelValues("t", fmt.Sprint(q), o).Observe(float64(v * q % 300))
+				}
 			}
 		}
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(c.wait)
+		reg.MustRegister(vec)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := reg.Gather(); err != nil {
@@ -172,17 +164,23 @@ func BenchmarkHistogramScrape(b *testing.B) {
 			}
 		}
 	})
-	b.Run("const_classic", func(b *testing.B) {
-		d := prometheus.NewDesc("portsip_queue_wait_seconds", "h", []string{"tenant_id", "queue", "outcome"}, nil)
+	b.Run("hist", func(b *testing.B) {
+		hs := make([]hist, 4000)
+		for i := range hs {
+			hs[i] = newHist(WaitBuckets, time.Now())
+			for v := range 50 {
+				hs[i].observe(float64(v*(i/4)%300), WaitBuckets)
+			}
+		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
-			for q := range 1000 {
-				for _, o := range outcomes {
-					bk := make(map[float64]uint64, len(WaitBuckets))
-					for _, le := range WaitBuckets {
-						bk[le] = 1
-					}
-					ch <- prometheus.MustNewConstHistogram(d, 1, float64(q%300), bk, "t", fmt.Sprint(q), o)
+			s := newSamples(len(hs))
+			for i := range hs {
+				s.addHist(mQueueWait, &hs[i], "t", fmt.Sprint(i/4), outcomes[i%4])
+			}
+			for _, chunk := range s.all {
+				for i := range chunk {
+					ch <- &chunk[i]
 				}
 			}
 		}))

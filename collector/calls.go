@@ -3,8 +3,6 @@ package collector
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -27,20 +25,20 @@ func activeKey(session, cdr, call string) string {
 // direction and status, so rate() sees its first call: a series born at 1
 // shows no increase. Not before: a tenant whose calls we do not receive
 // shows no data rather than zero calls.
-func (c *Collector) callTenant(id string) *tenant {
+func (c *Collector) callTenant(id string, now time.Time) *tenant {
 	t := c.tenant(id)
 	if t == nil || t.callsTotal != nil {
 		return t
 	}
 	t.callsTotal = make(map[callKey]uint64, len(directions)*len(callStatuses))
-	t.talk = make(map[string]prometheus.Observer, len(directions))
-	t.ring = make(map[string]prometheus.Observer, len(directions))
+	t.talk = make(map[string]*hist, len(directions))
+	t.ring = make(map[string]*hist, len(directions))
 	for _, d := range directions {
 		for _, s := range callStatuses {
 			t.callsTotal[callKey{d, s}] = 0
 		}
-		t.talk[d] = c.talk.WithLabelValues(t.id, d)
-		t.ring[d] = c.ring.WithLabelValues(t.id, d)
+		t.talk[d] = newHistPtr(TalkBuckets, now)
+		t.ring[d] = newHistPtr(RingBuckets, now)
 	}
 	return t
 }
@@ -48,7 +46,7 @@ func (c *Collector) callTenant(id string) *tenant {
 // callStart handles call_start and call_update_info: an update for a call
 // we missed the start of (we reconnected meanwhile) makes it active too.
 func (c *Collector) callStart(e *wsi.CallStart, now time.Time) {
-	t := c.callTenant(e.TenantID)
+	t := c.callTenant(e.TenantID, now)
 	if t == nil {
 		return
 	}
@@ -69,7 +67,7 @@ func (c *Collector) callStart(e *wsi.CallStart, now time.Time) {
 }
 
 func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
-	t := c.callTenant(e.TenantID)
+	t := c.callTenant(e.TenantID, now)
 	if t == nil {
 		return
 	}
@@ -115,20 +113,22 @@ func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
 	}
 
 	if talk, ok := talkSeconds(e, answered); ok {
-		observe(t.talk, c.talk, t.id, dir, talk)
+		observe(t.talk, TalkBuckets, dir, talk, now)
 	}
 	if ring, ok := ringSeconds(e); ok {
-		observe(t.ring, c.ring, t.id, dir, ring)
+		observe(t.ring, RingBuckets, dir, ring, now)
 	}
 }
 
-func observe(obs map[string]prometheus.Observer, vec *prometheus.HistogramVec, tenant, dir string, v int64) {
-	o := obs[dir]
-	if o == nil {
-		o = vec.WithLabelValues(tenant, dir)
-		obs[dir] = o
+// observe adds v to the histogram of a direction, making it for a
+// direction not seen before.
+func observe(hs map[string]*hist, buckets []float64, dir string, v int64, now time.Time) {
+	h := hs[dir]
+	if h == nil {
+		h = newHistPtr(buckets, now)
+		hs[dir] = h
 	}
-	o.Observe(float64(v))
+	h.observe(float64(v), buckets)
 }
 
 // talkSeconds is the talk time of an answered call: talk_duration when

@@ -186,15 +186,3 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- f.desc
 	}
 }
-
-// newHistogramVec makes the never-resetting histogram of a family: classic
-// buckets plus native ones.
-func (f *family) newHistogramVec() *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: f.name, Help: f.help, Buckets: f.buckets,
-		NativeHistogramBucketFactor: 1.1,
-		// Wide enough for the range a PBX produces; beyond it the buckets
-		// widen (no reset), so a histogram never grows unbounded.
-		NativeHistogramMaxBucketNumber: 160,
-	}, f.names)
-}

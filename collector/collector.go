@@ -58,8 +58,7 @@ type Collector struct {
 	dropped   map[string]uint64 // by entity
 	enums     enums
 
-	wait, talk, ring *prometheus.HistogramVec
-	lastRows         atomic.Int64 // series copied by the last scrape
+	lastRows atomic.Int64 // series copied by the last scrape
 }
 
 // New returns a Collector. stats may be nil: then the portsip_wsi_* series,
@@ -74,9 +73,6 @@ func New(cfg Config, stats StatsSource) *Collector {
 		retired: make(map[*queue]struct{}),
 		dropped: make(map[string]uint64),
 		enums:   newEnums(),
-		wait:    mQueueWait.newHistogramVec(),
-		talk:    mTalk.newHistogramVec(),
-		ring:    mRing.newHistogramVec(),
 	}
 }
 

@@ -14,10 +14,12 @@
 // (Collect) share one mutex. Collect holds it only while copying values
 // into a buffer, and builds and sends the metrics after releasing it: a
 // stuck scraper never stalls ingest, and ingest waits for a scrape only as
-// long as the copy takes. Histograms are prometheus.HistogramVec children
-// kept by the entity they belong to (the classic buckets of the catalogue
-// plus native buckets, factor 1.1); BenchmarkObserve and
-// BenchmarkHistogramScrape compare them with hand-rolled accumulators.
+// long as the copy takes. Histograms (hist.go) are kept by the entity they
+// belong to and copied like the rest: the classic buckets of the
+// catalogue plus native buckets made as client_golang makes them (a test
+// compares the two), in the Collector's own type so that a queue known by
+// its id can be merged into its numbered queue. BenchmarkObserve and
+// BenchmarkHistogramScrape compare it with client_golang's histograms.
 //
 // # Sessions
 //

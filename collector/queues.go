@@ -3,8 +3,6 @@ package collector
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -54,7 +52,7 @@ type queue struct {
 	callers  map[string]uint64 // by reason
 	breaches uint64
 	seconds  map[string]float64 // agent time accrued, by state
-	waitObs  [len(outcomes)]prometheus.Observer
+	wait     [len(outcomes)]hist
 }
 
 type caller struct {
@@ -68,7 +66,7 @@ type agent struct {
 	seen  bool      // scratch for snapshot replacement
 }
 
-func (c *Collector) newQueue(t *tenant, label string) *queue {
+func (c *Collector) newQueue(t *tenant, label string, now time.Time) *queue {
 	if c.nQueues >= c.cfg.Limits.Queues && !c.evictRetired() {
 		c.drop(EntityQueue)
 		return nil
@@ -83,8 +81,8 @@ func (c *Collector) newQueue(t *tenant, label string) *queue {
 	}
 	// Every outcome starts at 0: a series born at 1 by the queue's first
 	// answered or abandoned caller shows rate() no increase.
-	for o, name := range outcomes {
-		q.waitObs[o] = c.wait.WithLabelValues(t.id, q.label, name)
+	for o := range outcomes {
+		q.wait[o] = newHist(WaitBuckets, now)
 	}
 	t.queues[q.label] = q
 	c.nQueues++
@@ -99,9 +97,6 @@ func (c *Collector) evictRetired() bool {
 		delete(q.t.queues, q.label)
 		if q.id != "" && q.t.byID[q.id] == q {
 			delete(q.t.byID, q.id)
-		}
-		for _, o := range outcomes {
-			c.wait.DeleteLabelValues(q.t.id, q.label, o)
 		}
 		c.nQueues--
 		return true
@@ -131,7 +126,7 @@ func (c *Collector) queueFor(t *tenant, id, number string, now time.Time) *queue
 	label := c.label("id:" + id)
 	q := t.queues[label]
 	if q == nil {
-		if q = c.newQueue(t, label); q == nil {
+		if q = c.newQueue(t, label, now); q == nil {
 			return nil
 		}
 	}
@@ -154,7 +149,7 @@ func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *
 	number = c.label(number)
 	q := t.queues[number]
 	if q == nil {
-		if q = c.newQueue(t, number); q == nil {
+		if q = c.newQueue(t, number, now); q == nil {
 			return nil
 		}
 		q.number = q.label
@@ -362,7 +357,7 @@ func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
 		if left <= 0 {
 			left = now.Unix()
 		}
-		q.waitObs[o].Observe(float64(max(0, left-w.enqueued)))
+		q.wait[o].observe(float64(max(0, left-w.enqueued)), WaitBuckets)
 	}
 }
 

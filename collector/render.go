@@ -19,9 +19,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- &chunk[i]
 		}
 	}
-	c.wait.Collect(ch)
-	c.talk.Collect(ch)
-	c.ring.Collect(ch)
 }
 
 // copyState copies what a scrape renders. Only this holds the lock, so
@@ -117,6 +114,12 @@ func (c *Collector) render(s *samples, now time.Time) {
 		for k, n := range t.trunks {
 			s.add(mTrunkCalls, float64(n), t.id, k.trunk, k.direction, k.status)
 		}
+		for dir, h := range t.talk {
+			s.addHist(mTalk, h, t.id, dir)
+		}
+		for dir, h := range t.ring {
+			s.addHist(mRing, h, t.id, dir)
+		}
 		for _, q := range t.queues {
 			c.renderQueue(s, t, q, now, inProgress, byState)
 		}
@@ -140,6 +143,9 @@ func (c *Collector) renderQueue(s *samples, t *tenant, q *queue, now time.Time, 
 		}
 	}
 	s.add(mSLABreaches, float64(q.breaches), t.id, q.label)
+	for o := range q.wait {
+		s.addHist(mQueueWait, &q.wait[o], t.id, q.label, outcomes[o])
+	}
 
 	clear(inProgress)
 	for _, a := range q.agents {

@@ -1,10 +1,6 @@
 package collector
 
-import (
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "time"
 
 // tenant is everything known under one tenant_id. It lives as long as the
 // process: its counters must never reset.
@@ -12,12 +8,12 @@ type tenant struct {
 	id   string
 	name string // tenant_name from call_cdr; "" until one arrives
 
-	queues map[string]*queue              // by queue label
-	byID   map[string]*queue              // queue_id -> queue
-	exts   map[string]extension           // live: by extension number
-	calls  map[string]time.Time           // live: active call key -> first seen (our clock)
-	talk   map[string]prometheus.Observer // by direction; nil until the first call event
-	ring   map[string]prometheus.Observer
+	queues map[string]*queue    // by queue label
+	byID   map[string]*queue    // queue_id -> queue
+	exts   map[string]extension // live: by extension number
+	calls  map[string]time.Time // live: active call key -> first seen (our clock)
+	talk   map[string]*hist     // by direction; nil until the first call event
+	ring   map[string]*hist
 
 	// extsLive: an extension event arrived in this session. Until one
 	// does, the tenant's extension gauges are withheld: zeros would claim
