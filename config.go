@@ -172,6 +172,7 @@ type collectorConfig struct {
 	AgentState     bool          `name:"agent-state" default:"true" negatable:"" help:"Expose one portsip_queue_agent_state series per agent."`
 	ExtensionState bool          `name:"extension-state" default:"true" negatable:"" help:"Expose per-extension series (online, presence, call state)."`
 	CallExpiry     time.Duration `name:"call-expiry" default:"4h" help:"Forget an active call that got no call_cdr after this long."`
+	DefaultSLATime time.Duration `name:"default-sla-time" default:"20s" help:"A queue's SLA time until the PBX sends its own (sla_time_secs)."`
 
 	// Bounds on what a runaway or hostile PBX can make the exporter keep;
 	// what does not fit is counted in portsip_exporter_dropped_entities_total.
@@ -188,6 +189,9 @@ type collectorConfig struct {
 func (c *collectorConfig) Validate() error {
 	if c.CallExpiry <= 0 {
 		return invalid("--collector.call-expiry: must be positive, got %s", c.CallExpiry)
+	}
+	if c.DefaultSLATime <= 0 {
+		return invalid("--collector.default-sla-time: must be positive, got %s", c.DefaultSLATime)
 	}
 	for _, l := range []struct {
 		name string
@@ -226,6 +230,7 @@ func (c *collectorConfig) config() collector.Config {
 		AgentState:     c.AgentState,
 		ExtensionState: c.ExtensionState,
 		CallExpiry:     c.CallExpiry,
+		DefaultSLATime: c.DefaultSLATime,
 		Limits: collector.Limits{
 			Tenants:         c.MaxTenants,
 			Queues:          c.MaxQueues,

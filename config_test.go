@@ -62,7 +62,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 		"--wsi.ping-interval=10s",
 		"--web.listen-address=127.0.0.1:1234", "--web.listen-address=[::1]:1234",
 		"--web.telemetry-path=/m",
-		"--no-collector.agent-state", "--collector.call-expiry=1h",
+		"--no-collector.agent-state", "--collector.call-expiry=1h", "--collector.default-sla-time=45s",
 		"--log.level=debug", "--log.format=json",
 	)
 	if cmd != "run" {
@@ -87,7 +87,8 @@ func TestFlagsGlobalMode(t *testing.T) {
 	if c.Run.Web.TelemetryPath != "/m" {
 		t.Errorf("telemetry path = %q", c.Run.Web.TelemetryPath)
 	}
-	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour, Limits: collector.DefaultLimits}
+	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour, DefaultSLATime: 45 * time.Second,
+		Limits: collector.DefaultLimits}
 	if got := c.Run.Collector.config(); !reflect.DeepEqual(got, wantCol) {
 		t.Errorf("collector config = %+v, want %+v", got, wantCol)
 	}
@@ -163,7 +164,8 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.Demo.Web.ListenAddresses, []string{":" + defaultPort}) || c.Demo.Web.TelemetryPath != "/metrics" || c.Demo.Web.ConfigFile != "" {
 		t.Errorf("web defaults = %+v", c.Demo.Web)
 	}
-	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour, Limits: collector.DefaultLimits}
+	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour,
+		DefaultSLATime: collector.DefaultSLATime, Limits: collector.DefaultLimits}
 	if got := c.Demo.Collector.config(); !reflect.DeepEqual(got, want) {
 		t.Errorf("collector defaults = %+v, want %+v", got, want)
 	}
@@ -262,6 +264,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad call expiry", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--collector.call-expiry=0s"}, nil, "--collector.call-expiry: must be positive"},
 		{"password flag", []string{"--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password=hunter2"}, nil, "there is no --wsi.password flag, on purpose"},
 		{"zero limit", []string{"demo", "--collector.max-extensions=0"}, nil, "--collector.max-extensions: must be positive"},
+		{"zero SLA time", []string{"demo", "--collector.default-sla-time=0s"}, nil, "--collector.default-sla-time: must be positive"},
 		{"check without tenants", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
 	}

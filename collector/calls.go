@@ -77,6 +77,16 @@ func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
 			c.nCalls--
 		}
 	}
+	// The same record again (same session_id and call_id) is not another
+	// call.
+	if e.SessionID != "" || e.CallID != "" {
+		k := c.hash(t.id, e.SessionID, e.CallID)
+		if c.cdrs.has(k) {
+			c.quirk(wsi.QuirkDuplicateEvent)
+			return
+		}
+		c.cdrs.add(k, 0)
+	}
 	if e.TenantName != "" {
 		if n := c.label(e.TenantName); n != t.name {
 			t.name = c.key(n)

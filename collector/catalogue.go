@@ -44,6 +44,7 @@ const (
 	lStage
 	lTopic
 	lEntity
+	lQuirk
 	numLabels
 )
 
@@ -74,6 +75,7 @@ var labels = [numLabels]struct {
 	lStage:      {"stage", true},
 	lTopic:      {"topic", true},
 	lEntity:     {"entity", true},
+	lQuirk:      {"quirk", true},
 }
 
 // family is one metric family of the catalogue.
@@ -134,6 +136,8 @@ var (
 	mWSIEvents   = newCounter("portsip_wsi_events_total", "Events received, by event_type (unknown types as other).", lEventType)
 	mWSIInvalid  = newCounter("portsip_wsi_invalid_messages_total", "Frames rejected, by reason.", lReason)
 	mWSILast     = newGauge("portsip_wsi_last_event_timestamp_seconds", "When the last event was received (UNIX seconds; 0 before the first).")
+	mQuirks      = newCounter("portsip_wsi_quirks_total", "Compensations for a reading of the vendor's protocol page where it is silent or contradicts itself, by quirk (each is described in the README).", lQuirk)
+	mClockOffset = newGauge("portsip_wsi_clock_offset_seconds", "The exporter's clock minus the PBX's, estimated from the times of fresh events; ages and durations are measured on the PBX clock corrected by it.")
 
 	mTenantInfo = newGauge("portsip_tenant_info", "Tenant names learnt from call_cdr.", lTenantID, lTenantName)
 
@@ -142,19 +146,22 @@ var (
 	mQueueOldest  = newGauge("portsip_queue_oldest_wait_seconds", "Age of the longest-waiting entry of a queue; 0 when none waits.", lTenantID, lQueue)
 	mQueueAgents  = newGauge("portsip_queue_agents", "Agents of a queue by state.", lTenantID, lQueue, lState)
 	mAgentState   = newGauge("portsip_queue_agent_state", "The current state of each agent in each queue (always 1).", lTenantID, lQueue, lAgent, lState)
+	mAgentChanged = newGauge("portsip_queue_agent_state_changed_timestamp_seconds", "When the agent entered its current state in the queue (UNIX seconds: the PBX's time corrected by the clock offset).", lTenantID, lQueue, lAgent)
 	mAgentSeconds = newCounter("portsip_queue_agent_state_seconds_total", "Time the agents of a queue spent in each state, summed.", lTenantID, lQueue, lState)
 	mQueueCallers = newCounter("portsip_queue_callers_total", "Caller changes of a queue, by reason.", lTenantID, lQueue, lReason)
 	mQueueWait    = newHistogram("portsip_queue_wait_seconds", "Time callers waited in a queue before leaving it, by outcome.",
 		WaitBuckets, lTenantID, lQueue, lOutcome)
-	mSLABreaches  = newCounter("portsip_queue_sla_breaches_total", "queue_sla_breached events.", lTenantID, lQueue)
-	mSLAThreshold = newGauge("portsip_queue_sla_threshold_seconds", "The queue's SLA time, from the last queue_sla_breached.", lTenantID, lQueue)
-	mQueueMgmt    = newCounter("portsip_queue_management_events_total", "Queue management events. A queue_created for a known queue is the list the PBX replays on subscribe and is not counted; at the first session that list sets the starting value.", lTenantID, lEventType)
+	mAnsweredInSLA = newCounter("portsip_queue_answered_within_sla_total", "Callers answered after a wait within the queue's SLA time in force when they were answered.", lTenantID, lQueue)
+	mSLABreaches   = newCounter("portsip_queue_sla_breaches_total", "queue_sla_breached events.", lTenantID, lQueue)
+	mSLAThreshold  = newGauge("portsip_queue_sla_threshold_seconds", "The queue's SLA time in force: the last sla_time_secs the PBX sent, else the configured default.", lTenantID, lQueue)
+	mQueueMgmt     = newCounter("portsip_queue_management_events_total", "Queue management events. A queue_created for a known queue is the list the PBX replays on subscribe and is not counted; at the first session that list sets the starting value.", lTenantID, lEventType)
 
 	mExtOnline      = newGauge("portsip_extension_online", "1 when the extension is registered.", lTenantID, lExtension)
 	mExtPresence    = newGauge("portsip_extension_presence", "The extension's presence (always 1).", lTenantID, lExtension, lPresence)
 	mExtCallState   = newGauge("portsip_extension_call_state", "The extension's call state (always 1).", lTenantID, lExtension, lState)
 	mExts           = newGauge("portsip_extensions", "Extensions known.", lTenantID)
 	mExtsOnline     = newGauge("portsip_extensions_online", "Extensions registered.", lTenantID)
+	mExtsPush       = newGauge("portsip_extensions_push_online", "Extensions not registered but reachable by push (push_online).", lTenantID)
 	mExtsByPresence = newGauge("portsip_extensions_by_presence", "Extensions by presence.", lTenantID, lPresence)
 	mExtsByCall     = newGauge("portsip_extensions_by_call_state", "Extensions by call state.", lTenantID, lState)
 	mExtMgmt        = newCounter("portsip_extension_management_events_total", "Extension management events.", lTenantID, lEventType)

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,18 +22,27 @@ type Config struct {
 	AgentState     bool          // per-agent series portsip_queue_agent_state
 	ExtensionState bool          // per-extension series
 	CallExpiry     time.Duration // default 4h
+	// DefaultSLATime is a queue's SLA time until the PBX sends the queue's
+	// own (sla_time_secs, with a breach); default 20s.
+	DefaultSLATime time.Duration
 	// Now is the clock; default time.Now. Tests replace it.
 	Now func() time.Time
 	// Limits bound the state a hostile or runaway PBX can make us keep.
 	Limits Limits
 }
 
-// DefaultCallExpiry is how long an active call lives without a call_cdr.
-const DefaultCallExpiry = 4 * time.Hour
+// Defaults of Config.
+const (
+	DefaultCallExpiry = 4 * time.Hour
+	DefaultSLATime    = 20 * time.Second
+)
 
 func (c *Config) setDefaults() {
 	if c.CallExpiry <= 0 {
 		c.CallExpiry = DefaultCallExpiry
+	}
+	if c.DefaultSLATime <= 0 {
+		c.DefaultSLATime = DefaultSLATime
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -48,15 +58,20 @@ type Collector struct {
 
 	mu        sync.Mutex
 	up        bool
+	everUp    bool // a session has been up: the quirks are rendered
 	tenants   map[string]*tenant
-	retired   map[*queue]struct{} // destroyed or superseded queues: evicted first when full
+	retired   map[*queue]struct{} // destroyed queues: evicted first when full
 	nQueues   int
 	nExts     int
 	nCalls    int
 	nTrunks   int
 	lastSweep time.Time
 	dropped   map[string]uint64 // by entity
+	quirks    []uint64          // by wsi.Quirk
 	enums     enums
+	clock     pbxClock
+	hasher    maphash.Hash // keys of the recent sets
+	cdrs      recent       // the last call_cdr counted
 
 	lastRows atomic.Int64 // series copied by the last scrape
 }
@@ -72,6 +87,9 @@ func New(cfg Config, stats StatsSource) *Collector {
 		tenants: make(map[string]*tenant),
 		retired: make(map[*queue]struct{}),
 		dropped: make(map[string]uint64),
+		quirks:  make([]uint64, len(wsi.Quirks)),
+		hasher:  newHasher(),
+		cdrs:    recent{size: recentCDRs},
 		enums:   newEnums(),
 	}
 }
@@ -80,13 +98,19 @@ var _ wsi.Handler = (*Collector)(nil)
 var _ prometheus.Collector = (*Collector)(nil)
 
 // SessionUp starts rendering state; the PBX's snapshots follow.
-func (c *Collector) SessionUp(wsi.Session) {
+func (c *Collector) SessionUp(s wsi.Session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Anything applied while no session was up is not a snapshot of this
 	// session: start from nothing.
 	c.dropLiveState(c.cfg.Now())
-	c.up = true
+	c.up, c.everUp = true, true
+	for _, ok := range s.Topics {
+		if !ok {
+			c.quirk(wsi.QuirkTopicsRefused)
+			break
+		}
+	}
 }
 
 // SessionDown withholds and drops the live state. Agent time in progress
@@ -112,6 +136,15 @@ func (c *Collector) dropLiveState(now time.Time) {
 	}
 }
 
+// received is when an event arrived, on our clock: now when the decoder
+// did not say (an event built in a test).
+func received(h *wsi.Header, now time.Time) time.Time {
+	if h.Received.IsZero() {
+		return now
+	}
+	return h.Received
+}
+
 // HandleEvent applies one event.
 func (c *Collector) HandleEvent(ev wsi.Event) {
 	if ev == nil {
@@ -120,6 +153,11 @@ func (c *Collector) HandleEvent(ev wsi.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
+	h := ev.Head()
+	c.headerQuirks(h.Quirks)
+	if ts := eventTime(ev); ts > 0 {
+		c.clock.sample(received(h, now), ts)
+	}
 	switch e := ev.(type) {
 	case *wsi.QueueStatus:
 		c.queueStatus(e, now)

@@ -24,34 +24,51 @@
 // # Sessions
 //
 // While no session is up, every gauge built from PBX state (queue_info,
-// waiting callers, oldest wait, agents, agent state, SLA threshold,
-// extensions, active calls) is withheld and that state is dropped, with
-// agent time accrued up to that moment. After SessionUp the PBX's
-// snapshots rebuild it: callers who left meanwhile are never counted, and a
-// snapshot is never counted as activity. portsip_tenant_info stays: it
-// names the tenants of the counters, which stay too. A queue's SLA time
-// is withheld but kept: it is a setting the PBX sends only with a breach,
-// shown again once the queue's snapshot vouches for the queue. Counters and
-// histograms never reset while the process lives.
+// waiting callers, oldest wait, agents, agent state and its change time,
+// SLA threshold, extensions, active calls) is withheld and that state is
+// dropped, with agent time accrued up to that moment. After SessionUp the
+// PBX's snapshots rebuild it: callers who left meanwhile are never
+// counted, and a snapshot is never counted as activity. portsip_tenant_info
+// stays: it names the tenants of the counters, which stay too. A queue's
+// SLA time is withheld but kept: it is a setting the PBX sends only with a
+// breach, shown again once the queue's snapshot vouches for the queue.
+// Counters and histograms never reset while the process lives.
+//
+// # Time
+//
+// The PBX stamps events with its own clock. pbxClock (clock.go) estimates
+// our clock minus the PBX's from fresh events; every age or duration that
+// compares now with a PBX timestamp is taken on the PBX's clock corrected
+// by it: the oldest wait, a wait that ends when its leave arrived, when an
+// agent entered its state. Agent time in state is measured on our clock
+// alone, from when we saw each change.
 //
 // # Queues
 //
 // queue_caller_status, queue_agent_status and queue_sla_breached carry
-// only queue_id. Until queue_status or a management event ties the id to a
-// number, they are counted under queue="id:<queue_id>"; from then on under
-// the number. The id-derived queue's waiting callers and agents move to the
-// numbered queue; its counters stay where they were counted. A leaving
-// caller's wait is the leave timestamp minus the enqueue timestamp (from
-// enqueue or the snapshot's waiting_list), clamped at 0; a missing
-// timestamp is the collector's clock. A leave of a caller never seen is
-// counted by reason without a wait observation. Every reason but enqueue
-// ends a caller's wait; one the vendor does not document (or none) ends it
-// without an observation: kept waiting, the caller would age until the
-// next snapshot and raise false alerts. A queue's callers_total
-// reasons and wait_seconds outcomes exist from the queue's first event, at
-// 0, so rate() sees its first caller: a series born at 1 shows no
-// increase. Callers with neither a session_id nor a number cannot be
-// followed and are not tracked. Waiting entries of type "callback" are
+// only queue_id. Until something ties the id to a number (queue_status, a
+// management event, any event with both), they are counted under
+// queue="id:<queue_id>" (the quirk queue_id_only); then the id-derived
+// queue merges into the numbered one, live state, counters and histograms
+// alike, and is forgotten (queues.go). A leaving caller's wait is the
+// leave timestamp minus the enqueue timestamp (from enqueue or the
+// snapshot's waiting_list); when the leave's timestamp is missing or not
+// after the enqueue (the PBX repeated the enqueue time: the quirk
+// leave_time_repeated), the wait ends when the leave arrived, on the PBX's
+// clock. A leave of a caller never seen is counted by reason without a wait
+// observation. A change with a reason that is neither enqueue nor a
+// documented leave updates a waiting caller (the quirk caller_update) and
+// is counted under its reason. A second enqueue of a waiting caller, a
+// second leave of a caller who left and an enqueue older than the caller's
+// leave are not counted again (duplicate_event); each queue remembers its
+// last 64 leavers for this (recent.go). An answered caller whose wait was
+// within the queue's SLA time in force (the last sla_time_secs, else
+// Config.DefaultSLATime; equal included) counts in
+// answered_within_sla_total. A queue's callers_total reasons,
+// wait_seconds outcomes and answered_within_sla exist from the queue's
+// first event, at 0, so rate() sees its first caller: a series born at 1
+// shows no increase. Callers with neither a session_id nor a number cannot
+// be followed and are not tracked. Waiting entries of type "callback" are
 // kind="callback", all others "normal".
 // queue_destroy drops the queue's live state; its counters stay until room
 // is needed for a new queue. portsip_queue_management_events_total counts
@@ -67,23 +84,29 @@
 // collector's clock from each state change, rendered as accrued plus in
 // progress so it rises continuously. A snapshot repeating an agent's state
 // continues its time; an agent's time stops at its removal, at a snapshot
-// without it, at queue_destroy and at session down.
+// without it, at queue_destroy and at session down. When an agent entered
+// its state is the PBX's time of the change corrected by the clock offset:
+// extension_agent_status's time, a snapshot agent's timestamp (a guess:
+// the page does not say what it is); a queue_agent_status change is taken
+// as it arrives.
 //
 // # Extensions
 //
-// The extension label is the user part of the SIP URI. The call status
-// ON_ACLL, a typo in the vendor's own sample, is on_call. Presence is kept as
-// sent, lower-cased: v22.2 says "available" where v22.3 says "online", and
-// merging them silently would hide which one the PBX sends (sum both in a
-// query when they mean the same). The documented presences and call
-// states are always present in the by_presence and by_call_state
+// The extension label is the user part of the SIP URI. Spellings of other
+// server versions are read as the documented value (normalize.go, the
+// quirk version_spelling): call status On Call, Ringing, on_call, none, a
+// boolean, and the samples' typo ON_ACLL; presences and agent states in
+// title or lower case; Logout. Presence ONLINE and AVAILABLE are one
+// state, available (the quirk presence_online). The documented presences
+// and call states are always present in the by_presence and by_call_state
 // aggregates, 0 included, as the known agent states are in
-// portsip_queue_agents. An extension seen only in call or
-// presence events has no portsip_extension_online series until a status
-// says whether it is registered. A tenant's extension gauges appear with
-// its first extension event of the session: until then zeros would claim a
-// mass logout at every reconnect, or no extensions for a tenant whose
-// extensions are not subscribed.
+// portsip_queue_agents. An extension not registered but push_online counts
+// in portsip_extensions_push_online, not as online. An extension seen only
+// in call or presence events has no portsip_extension_online series until
+// a status says whether it is registered. A tenant's extension gauges
+// appear with its first extension event of the session: until then zeros
+// would claim a mass logout at every reconnect, or no extensions for a
+// tenant whose extensions are not subscribed.
 //
 // # Calls
 //
@@ -103,7 +126,20 @@
 // and the talk and ring histograms for every known direction start at 0,
 // so rate() sees the first call of each; not earlier, so a tenant whose
 // calls are not received shows no data rather than zero calls. Trunk
-// names are open-ended: a trunk's series starts with its first call.
+// names are open-ended: a trunk's series starts with its first call. A
+// second call_cdr with the same session_id and call_id is not counted
+// again (duplicate_event; the last 16,384 records are remembered). End
+// reasons that differ only by tense or suffix are one value
+// (end_reason_spelling).
+//
+// # Quirks
+//
+// The Collector is the one place that counts portsip_wsi_quirks_total: the
+// decoder's compensations arrive in each event's header, the Collector
+// adds its own (quirks.go). Every quirk is rendered from the first
+// SessionUp on, 0 included, also without a client (a replay, a test).
+// topics_refused counts once per session that came up with a topic
+// refused.
 //
 // # Bounds
 //
@@ -119,6 +155,7 @@
 //
 // # Without a client
 //
-// With a nil StatsSource the portsip_wsi_* series are not rendered: zeros
-// would claim a client that does not exist.
+// With a nil StatsSource the portsip_wsi_* series that only a client can
+// know are not rendered: zeros would claim a client that does not exist.
+// The quirks and the clock offset are the Collector's own and are.
 package collector

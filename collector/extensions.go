@@ -9,6 +9,7 @@ import (
 // extension is the live state of one extension.
 type extension struct {
 	online   int8   // -1 unknown (seen only in call or presence events), 0, 1
+	push     bool   // not registered but reachable by push (push_online)
 	presence string // "" until known
 	state    string // call state
 }
@@ -47,6 +48,11 @@ func (c *Collector) extensionStatus(e *wsi.ExtensionStatus) {
 		if s.Online {
 			x.online = 1
 		}
+		// push_online means something only while not registered.
+		x.push = !s.Online && s.PushOnline
+		if x.push {
+			c.quirk(wsi.QuirkPushOnline)
+		}
 		x.presence = c.enum(c.enums.presence, s.Presence)
 		x.state = c.enum(c.enums.callState, s.CallStatus)
 		t.exts[n] = x
@@ -84,6 +90,7 @@ func (c *Collector) extensionAgentStatus(e *wsi.ExtensionAgentStatus, now time.T
 	}
 	t.extsLive = true
 	ext := c.agentExt(e.Extension)
+	changed := c.changedAt(received(&e.Header, now), e.Time)
 	for i := range e.AgentStatus {
 		s := &e.AgentStatus[i]
 		if s.QueueNumber == "" {
@@ -94,7 +101,7 @@ func (c *Collector) extensionAgentStatus(e *wsi.ExtensionAgentStatus, now time.T
 			continue
 		}
 		c.touch(q)
-		c.setAgent(q, ext, c.enum(c.enums.agentState, s.Status), now)
+		c.setAgent(q, ext, c.agentState(s.Status), now, changed)
 	}
 }
 

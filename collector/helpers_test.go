@@ -186,3 +186,13 @@ func agentsEv(id string, removed []string, updated ...wsi.QueueAgent) *wsi.Queue
 }
 
 func ag(ext, state string) wsi.QueueAgent { return wsi.QueueAgent{Extension: ext, State: state} }
+
+// quirkLines renders portsip_wsi_quirks_total: every quirk, with the
+// counts given (others 0).
+func quirkLines(counts map[string]int) string {
+	var b strings.Builder
+	for _, q := range wsi.Quirks {
+		fmt.Fprintf(&b, "portsip_wsi_quirks_total{quirk=%q} %d\n", q, counts[q])
+	}
+	return b.String()
+}

@@ -72,11 +72,15 @@ func (c *Collector) label(s string) string { return boundLabel(s, c.cfg.Limits.L
 // when an entity is created, never per event.
 func (c *Collector) key(s string) string { return strings.Clone(c.label(s)) }
 
-// enum returns the interned value of raw, counting an overflow.
+// enum returns the interned value of raw, counting an overflow and the
+// quirk of its spelling.
 func (c *Collector) enum(e *enum, raw string) string {
-	v, overflow := e.value(raw)
+	v, quirk, overflow := e.value(raw)
 	if overflow {
 		c.drop(EntityLabelValue)
+	}
+	if quirk != noQuirk {
+		c.quirk(quirk)
 	}
 	return v
 }

@@ -63,11 +63,13 @@ func TestEnumsAreBounded(t *testing.T) {
 	if n := h.series(t, "portsip_call_end_reasons_total"); n > maxEnumValues+1 {
 		t.Errorf("%d end reason series, want at most %d", n, maxEnumValues+1)
 	}
-	if got := h.value(t, "portsip_call_end_reasons_total", "reason", "other"); got != 10 {
-		t.Errorf("other = %v, want 10", got)
+	// The documented end reasons take their places first.
+	want := float64(10 + len(endReasons))
+	if got := h.value(t, "portsip_call_end_reasons_total", "reason", "other"); got != want {
+		t.Errorf("other = %v, want %v", got, want)
 	}
-	if got := h.value(t, "portsip_exporter_dropped_entities_total", "entity", "label_value"); got != 10 {
-		t.Errorf("dropped label values = %v, want 10", got)
+	if got := h.value(t, "portsip_exporter_dropped_entities_total", "entity", "label_value"); got != want {
+		t.Errorf("dropped label values = %v, want %v", got, want)
 	}
 }
 
@@ -84,6 +86,9 @@ func TestLabelValuesAreBounded(t *testing.T) {
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
+				if l.GetName() == "quirk" {
+					continue // the exporter's own values, not the PBX's
+				}
 				if len(l.GetValue()) > 16 || !utf8.ValidString(l.GetValue()) {
 					t.Errorf("%s: label %s=%q not bounded", mf.GetName(), l.GetName(), l.GetValue())
 				}
@@ -118,11 +123,60 @@ func TestNormalizeEnum(t *testing.T) {
 	if got := trunkName("122:883631675865563136"); got != "122" {
 		t.Errorf("trunkName = %q", got)
 	}
-	e := newEnum("unknown", directions...)
-	e.alias = map[string]string{"ext": "internal", "in2out": "inbound_outbound"}
+	e := newEnums().direction
 	for in, want := range map[string]string{"EXT": "internal", "in2out": "inbound_outbound", "": "unknown", "inbound": "inbound"} {
-		if got, _ := e.value(in); got != want {
-			t.Errorf("direction %q = %q, want %q", in, got, want)
+		if got, q, _ := e.value(in); got != want || q != noQuirk {
+			t.Errorf("direction %q = %q (quirk %d), want %q", in, got, q, want)
+		}
+	}
+}
+
+// Spellings of other server versions become the documented value, never a
+// label value of their own, each counted as the quirk it is.
+func TestSpellingsOfOtherVersions(t *testing.T) {
+	vs, po, er := wsi.QuirkVersionSpelling, wsi.QuirkPresenceOnline, wsi.QuirkEndReasonSpelling
+	e := newEnums()
+	for _, tc := range []struct {
+		enum  *enum
+		raw   string
+		want  string
+		quirk wsi.Quirk
+	}{
+		{e.callState, "ON_CALL", "on_call", noQuirk},
+		{e.callState, "RINGING", "ringing", noQuirk},
+		{e.callState, "", "idle", noQuirk},
+		{e.callState, "On Call", "on_call", vs},
+		{e.callState, "Ringing", "ringing", vs},
+		{e.callState, "on_call", "on_call", vs},
+		{e.callState, "none", "idle", vs},
+		{e.callState, "true", "on_call", vs},
+		{e.callState, "false", "idle", vs},
+		{e.callState, "ON_ACLL", "on_call", vs},
+		{e.presence, "AVAILABLE", "available", noQuirk},
+		{e.presence, "ONLINE", "available", po},
+		{e.presence, "Online", "available", po},
+		{e.presence, "BREAK", "break", noQuirk},
+		{e.presence, "Do Not Disturb", "do_not_disturb", vs},
+		{e.presence, "away", "away", vs},
+		{e.agentState, "NOT_READY", "not_ready", noQuirk},
+		{e.agentState, "Not Ready", "not_ready", vs},
+		{e.agentState, "Queue Call", "queue_call", vs},
+		{e.agentState, "ready", "ready", vs},
+		{e.agentState, "Logout", "logged_out", vs},
+		{e.agentState, "On Break Now", "on_break_now", noQuirk}, // unknown: passes through
+		{e.endReason, "callee_disconnected", "callee_disconnected", noQuirk},
+		{e.endReason, "CALLEE_DISCONNECTED", "callee_disconnected", noQuirk},
+		{e.endReason, "callee_disconnect", "callee_disconnected", er},
+		{e.endReason, "caller_disconnect", "caller_disconnected", er},
+		{e.endReason, "blind_transfer_completed", "blind_transfer_complete", er},
+		{e.endReason, "canceled", "cancelled", er},
+		{e.endReason, "None", "none", noQuirk},
+	} {
+		// Twice: the second time from the cache of spellings.
+		for range 2 {
+			if got, q, _ := tc.enum.value(tc.raw); got != tc.want || q != tc.quirk {
+				t.Errorf("%q = %q (quirk %d), want %q (quirk %d)", tc.raw, got, q, tc.want, tc.quirk)
+			}
 		}
 	}
 }

@@ -13,10 +13,13 @@ var (
 	agentStates = []string{"ready", "not_ready", "queue_call", "other_call", "wrap_up",
 		"break", "lunch", "logged_out", "offline", "online"}
 	callStates = []string{"on_call", "ringing", "idle"}
-	// Both spellings of the available state are real (v22.2, v22.3).
-	presences    = []string{"online", "available", "away", "lunch", "business_trip", "do_not_disturb"}
+	// ONLINE (v22.3's list) and AVAILABLE (v22.2's list, v22.3's sample)
+	// are one state; BREAK is in an early v22.3 revision.
+	presences    = []string{"available", "away", "lunch", "business_trip", "do_not_disturb", "break"}
 	directions   = []string{"internal", "inbound", "outbound", "inbound_outbound"}
 	callStatuses = []string{"answered", "noanswer", "fail"}
+	endReasons   = []string{"callee_disconnected", "caller_disconnected", "none", "replaced", "referred",
+		"redirected", "blind_transfer_complete", "attended_transfer_complete", "cancelled"}
 
 	queueMgmtTypes = []string{wsi.TypeQueueCreated, wsi.TypeQueueUpdated, wsi.TypeQueueDestroy}
 	extMgmtTypes   = []string{wsi.TypeExtensionCreated, wsi.TypeExtensionUpdated, wsi.TypeExtensionDestroyed}
@@ -30,23 +33,50 @@ type enums struct {
 
 func newEnums() enums {
 	e := enums{
-		agentState:   newEnum("unknown", agentStates...),
-		presence:     newEnum("", presences...),
-		callState:    newEnum("idle", callStates...),
+		agentState:   newEnum("unknown", agentStates...).spelledUpper(),
+		presence:     newEnum("", presences...).spelledUpper(),
+		callState:    newEnum("idle", callStates...).spelledUpper(),
 		direction:    newEnum("unknown", directions...),
 		callStatus:   newEnum("unknown", callStatuses...),
-		endReason:    newEnum("unknown"),
+		endReason:    newEnum("unknown", endReasons...),
 		callerReason: newEnum("unknown", callerReasons...),
 		mgmtType:     newEnum("unknown", slices.Concat(queueMgmtTypes, extMgmtTypes)...),
 	}
-	e.direction.alias = map[string]string{
-		"ext": "internal", "in": "inbound", "out": "outbound", "in2out": "inbound_outbound",
+	// Both spellings of the directions are documented (call_cdr's table
+	// and the newer reference tables): not a quirk.
+	e.direction.alias = map[string]enumAlias{
+		"ext": {"internal", noQuirk}, "in": {"inbound", noQuirk}, "out": {"outbound", noQuirk},
+		"in2out": {"inbound_outbound", noQuirk},
 	}
-	// The vendor's own extension_status sample spells ON_CALL as ON_ACLL:
-	// a supervisor counting extensions on a call must not miss those.
-	e.callState.alias = map[string]string{"on_acll": "on_call"}
+	e.presence.alias = map[string]enumAlias{"online": {"available", wsi.QuirkPresenceOnline}}
+	// ON_ACLL is the typo of the vendor's own extension_status samples;
+	// on_call/none and a boolean are v16's call status.
+	vs := wsi.QuirkVersionSpelling
+	e.callState.alias = map[string]enumAlias{
+		"on_acll": {"on_call", vs}, "none": {"idle", vs}, "true": {"on_call", vs}, "false": {"idle", vs},
+	}
+	// "Logout" meant logged out of the queue until mid-2025.
+	e.agentState.alias = map[string]enumAlias{"logout": {"logged_out", vs}}
+	e.endReason.alias = tenses(endReasons)
 	return e
 }
+
+// tenses maps the spellings of each end reason that differ only by tense
+// or suffix (callee_disconnect, blind_transfer_completed, canceled) to the
+// documented one.
+func tenses(values []string) map[string]enumAlias {
+	m := map[string]enumAlias{"canceled": {"cancelled", wsi.QuirkEndReasonSpelling}}
+	for _, v := range values {
+		for _, t := range []string{strings.TrimSuffix(v, "ed"), strings.TrimSuffix(v, "d"), v + "d", v + "ed"} {
+			if t != v && !slices.Contains(values, t) {
+				m[t] = enumAlias{v, wsi.QuirkEndReasonSpelling}
+			}
+		}
+	}
+	return m
+}
+
+func (c *Collector) agentState(raw string) string { return c.enum(c.enums.agentState, raw) }
 
 // maxEnumLength bounds an enum label value: unknown values pass through
 // normalised, at most 32 characters.
@@ -92,47 +122,84 @@ func normalizeEnum(s string) string {
 // enum interns the normalised values of one label. Lookups of a spelling
 // seen before do not allocate.
 type enum struct {
-	empty  string            // what "" stands for
-	alias  map[string]string // normalised spelling -> value
-	byRaw  map[string]string // raw spelling -> value
+	empty  string               // what "" stands for
+	alias  map[string]enumAlias // normalised spelling -> value
+	byRaw  map[string]enumHit   // raw spelling -> value
 	values map[string]struct{}
+	// wire holds the documented values when the page spells them in upper
+	// case (ON_CALL, NOT_READY): any other spelling of one of them is
+	// another server version's, counted as the quirk version_spelling.
+	wire map[string]bool
 }
 
+// enumAlias maps a spelling to the value it stands for, and the quirk
+// that reading is counted as.
+type enumAlias struct {
+	v     string
+	quirk wsi.Quirk
+}
+
+type enumHit struct {
+	v     string
+	quirk wsi.Quirk // noQuirk when the spelling is the documented one
+}
+
+// noQuirk marks a value read as documented.
+const noQuirk = wsi.Quirk(255)
+
 func newEnum(empty string, known ...string) *enum {
-	e := &enum{empty: empty, byRaw: make(map[string]string), values: make(map[string]struct{})}
+	e := &enum{empty: empty, byRaw: make(map[string]enumHit), values: make(map[string]struct{})}
 	for _, v := range known {
 		e.values[v] = struct{}{}
-		e.byRaw[v] = v
+		e.byRaw[v] = enumHit{v, noQuirk}
 	}
 	return e
 }
 
-// value returns the label value for raw and whether the enum was full so
-// that it became "other".
-func (e *enum) value(raw string) (v string, overflow bool) {
+// spelledUpper makes e count the quirk version_spelling for any spelling
+// of a known value but the upper-case one the page documents.
+func (e *enum) spelledUpper() *enum {
+	e.wire = make(map[string]bool, len(e.values))
+	clear(e.byRaw)
+	for v := range e.values {
+		e.wire[v] = true
+		if v != e.empty {
+			e.byRaw[strings.ToUpper(v)] = enumHit{v, noQuirk}
+		}
+	}
+	return e
+}
+
+// value returns the label value for raw, the quirk its spelling is
+// counted as (noQuirk for none), and whether the enum was full so that
+// it became "other".
+func (e *enum) value(raw string) (v string, quirk wsi.Quirk, overflow bool) {
 	if raw == "" {
-		return e.empty, false
+		return e.empty, noQuirk, false
 	}
-	if v, ok := e.byRaw[raw]; ok {
-		return v, false
+	if h, ok := e.byRaw[raw]; ok {
+		return h.v, h.quirk, false
 	}
-	v = normalizeEnum(raw)
+	v, quirk = normalizeEnum(raw), noQuirk
 	if a, ok := e.alias[v]; ok {
-		v = a
+		v, quirk = a.v, a.quirk
 	}
 	if v == "" {
 		v = e.empty
 	}
+	if quirk == noQuirk && e.wire[v] && raw != strings.ToUpper(v) {
+		quirk = wsi.QuirkVersionSpelling
+	}
 	if _, ok := e.values[v]; !ok {
 		if len(e.values) >= maxEnumValues {
-			return enumOther, true
+			return enumOther, noQuirk, true
 		}
 		e.values[v] = struct{}{}
 	}
 	if len(e.byRaw) < maxEnumRaw {
-		e.byRaw[strings.Clone(raw)] = v
+		e.byRaw[strings.Clone(raw)] = enumHit{v, quirk}
 	}
-	return v, false
+	return v, quirk, false
 }
 
 // boundLabel makes s a valid label value of at most n bytes, cutting at a

@@ -96,7 +96,8 @@ func TestLeaveReasonsGiveOutcomes(t *testing.T) {
 		s := fmt.Sprint("s", i)
 		h.apply(callers("Q1", callerEv(s, "enqueue", ts)), callers("Q1", callerEv(s, r, ts+int64(40*(i+1)))))
 	}
-	// A leave before the wait started (clock skew) is clamped to 0.
+	// A leave stamped before the caller's enqueue ends the wait when it
+	// arrives (here at once).
 	h.apply(callers("Q1", callerEv("early", "enqueue", ts)), callers("Q1", callerEv("early", "hangup", ts-5)))
 	// A leave of a caller never seen counts the reason, observes no wait.
 	h.apply(callers("Q1", callerEv("ghost", "hangup", ts)))
@@ -106,28 +107,37 @@ func TestLeaveReasonsGiveOutcomes(t *testing.T) {
 		"portsip_queue_wait_seconds", "portsip_queue_callers_total")
 }
 
-// Every change of a caller other than enqueue takes it off the waiting
-// list, also under a reason the vendor does not document: a caller kept
-// there would age until the next reconnect, and page someone through
-// PortsipQueueLongWait and PortsipQueueNoAgentsReady. Only the documented
-// reasons have an outcome to observe the wait under.
-func TestUnknownLeaveReasonEndsTheWait(t *testing.T) {
+// A change of a waiting caller that is neither an enqueue nor a leave
+// (a reason the vendor does not document, or none) updates the caller, its
+// kind, and keeps it waiting: the page says a waiting list's callers
+// change, and only the listed reasons take them off it. The change is
+// counted under its reason and as the quirk caller_update.
+func TestCallerUpdateKeepsTheCallerWaiting(t *testing.T) {
 	h := newHarness(t)
 	ts := h.clock.Unix(0)
 	h.apply(queueStatus("8001", "Q1", nil))
 	h.apply(callers("Q1", callerEv("s1", "enqueue", ts), callerEv("s2", "enqueue", ts)))
-	h.clock.Advance(10 * time.Minute)
-	h.apply(callers("Q1", callerEv("s1", "Transferred", ts+30), callerEv("s2", "", ts+40)))
+	h.clock.Advance(10 * time.Second)
+	cb := callerEv("s2", "", ts+10)
+	cb.Type = "callback"
+	h.apply(callers("Q1", callerEv("s1", "Transferred", ts+10), cb))
 	h.expect(t, `
-portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 0
-portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
-portsip_queue_oldest_wait_seconds{`+q8001+`} 0
+portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 1
+portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 1
+portsip_queue_oldest_wait_seconds{`+q8001+`} 10
 `+callersTotal(q8001, 2, 0, 0, 0, 0)+`
 portsip_queue_callers_total{`+q8001+`,reason="transferred"} 1
 portsip_queue_callers_total{`+q8001+`,reason="unknown"} 1
 `+waitLines(q8001, nil),
 		"portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds", "portsip_queue_callers_total",
 		"portsip_queue_wait_seconds")
+	if got := h.value(t, "portsip_wsi_quirks_total", "quirk", "caller_update"); got != 2 {
+		t.Errorf("caller_update quirks = %v, want 2", got)
+	}
+	// The caller still leaves with its whole wait.
+	h.clock.Advance(5 * time.Second)
+	h.apply(callers("Q1", callerEv("s1", "agent_answered", ts+15)))
+	h.expect(t, waitLines(q8001, map[string][]float64{"answered": {15}}), "portsip_queue_wait_seconds")
 }
 
 func TestCallbackEntriesAreTheirOwnKind(t *testing.T) {
@@ -257,7 +267,8 @@ func TestSessionDownHidesGaugesKeepsCounters(t *testing.T) {
 	gauges := []string{"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds",
 		"portsip_queue_agents", "portsip_queue_agent_state", "portsip_queue_sla_threshold_seconds",
 		"portsip_extension_online", "portsip_extension_call_state", "portsip_extensions", "portsip_extensions_online",
-		"portsip_extensions_by_call_state", "portsip_calls_active"}
+		"portsip_extensions_by_call_state", "portsip_calls_active", "portsip_queue_agent_state_changed_timestamp_seconds",
+		"portsip_extensions_push_online"}
 	for _, g := range gauges {
 		if h.series(t, g) == 0 {
 			t.Errorf("%s: absent while up", g)
@@ -310,40 +321,130 @@ portsip_queue_sla_breaches_total{`+q8001+`} 2
 `, "portsip_queue_sla_threshold_seconds", "portsip_queue_sla_breaches_total")
 }
 
+// idSeries lists the series of any family labelled with a queue id
+// rather than its number.
+func (h *harness) idSeries(t *testing.T) []string {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "queue" && strings.HasPrefix(l.GetValue(), "id:") {
+					out = append(out, mf.GetName()+"{"+l.GetValue()+"}")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Events for a queue whose number is not known yet count under its id;
+// once the number is learnt, the id-derived queue becomes the numbered
+// one, counters and histograms included, and nothing is left under the id.
 func TestQueueIDBeforeNumber(t *testing.T) {
 	h := newHarness(t)
 	ts := h.clock.Unix(0)
-	// Events for a queue whose number is not known yet count under its id.
 	h.apply(
-		callers("Q9", callerEv("s1", "enqueue", ts), callerEv("s2", "enqueue", ts)),
+		callers("Q9", callerEv("s1", "enqueue", ts), callerEv("s2", "enqueue", ts), callerEv("s3", "enqueue", ts)),
 		agentsEv("Q9", nil, ag("101", "READY")),
 		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q9", SLATimeSecs: 30},
 	)
+	h.clock.Advance(4 * time.Second)
+	h.apply(callers("Q9", callerEv("s3", "agent_answered", ts+4)))
 	const idq = `queue="id:Q9",tenant_id="676398719834259456"`
 	h.expect(t, `
 portsip_queue_info{`+idq+`,queue_id="Q9",queue_name=""} 1
 portsip_queue_waiting_callers{`+idq+`,kind="normal"} 2
 portsip_queue_waiting_callers{`+idq+`,kind="callback"} 0
-`, "portsip_queue_info", "portsip_queue_waiting_callers")
+portsip_queue_sla_breaches_total{`+idq+`} 1
+portsip_wsi_quirks_total{quirk="queue_id_only"} 4
+`+callersTotal(idq, 3, 1, 0, 0, 0)+waitLines(idq, map[string][]float64{"answered": {4}}),
+		"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_callers_total",
+		"portsip_queue_sla_breaches_total", "portsip_queue_wait_seconds")
+	if got := h.value(t, "portsip_wsi_quirks_total", "quirk", "queue_id_only"); got != 4 {
+		t.Errorf("queue_id_only = %v, want 4", got)
+	}
 
-	// queue_created with the id teaches the number: the state moves over,
-	// later events use the number, counts so far stay under the id.
+	// queue_created with the id teaches the number.
 	h.apply(&wsi.QueueManagement{Header: hdr(wsi.TypeQueueCreated), QueueNumber: "8009", QueueID: "Q9"})
-	h.apply(callers("Q9", callerEv("s1", "agent_answered", ts+3)))
+	if ids := h.idSeries(t); len(ids) > 0 {
+		t.Errorf("series under the id after the merge: %v", ids)
+	}
+	h.clock.Advance(6 * time.Second)
+	h.apply(callers("Q9", callerEv("s1", "agent_answered", ts+10)))
 	const q = `queue="8009",tenant_id="676398719834259456"`
 	h.expect(t, `
 portsip_queue_info{`+q+`,queue_id="Q9",queue_name=""} 1
 portsip_queue_waiting_callers{`+q+`,kind="normal"} 1
 portsip_queue_waiting_callers{`+q+`,kind="callback"} 0
-portsip_queue_sla_breaches_total{`+idq+`} 1
-portsip_queue_sla_breaches_total{`+q+`} 0
+portsip_queue_sla_breaches_total{`+q+`} 1
 portsip_queue_sla_threshold_seconds{`+q+`} 30
 portsip_queue_agent_state{agent="101",`+q+`,state="ready"} 1
-`+callersTotal(idq, 2, 0, 0, 0, 0)+callersTotal(q, 0, 1, 0, 0, 0)+
-		waitLines(idq, nil)+waitLines(q, map[string][]float64{"answered": {3}}),
+`+callersTotal(q, 3, 2, 0, 0, 0)+waitLines(q, map[string][]float64{"answered": {4, 10}}),
 		"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_sla_breaches_total",
 		"portsip_queue_sla_threshold_seconds", "portsip_queue_agent_state", "portsip_queue_callers_total",
 		"portsip_queue_wait_seconds")
+	if got := h.value(t, "portsip_wsi_quirks_total", "quirk", "queue_id_only"); got != 4 {
+		t.Errorf("queue_id_only = %v after the number is known, want still 4", got)
+	}
+}
+
+// A queue known by its number (from extension_agent_status) and the same
+// queue known by its id (from queue events) are one queue once anything
+// pairs them: every count of both is in the numbered queue's series,
+// none lost, none twice, histograms and agent time included.
+func TestQueueIDMergesIntoItsNumber(t *testing.T) {
+	h := newHarness(t)
+	ts := h.clock.Unix(0)
+	h.apply(
+		&wsi.ExtensionAgentStatus{Header: hdr(wsi.TypeExtensionAgentStatus), Extension: "sip:102@x",
+			AgentStatus: []wsi.AgentQueueState{{QueueNumber: "8010", Status: "READY"}}},
+		callers("Q10", callerEv("a", "enqueue", ts), callerEv("b", "enqueue", ts)),
+		agentsEv("Q10", nil, ag("101", "READY")),
+		&wsi.QueueSLABreached{Header: hdr(wsi.TypeQueueSLABreached), QueueID: "Q10", SLATimeSecs: 45},
+	)
+	h.clock.Advance(20 * time.Second)
+	h.apply(callers("Q10", callerEv("a", "hangup", ts+20)))
+	h.apply(&wsi.QueueCallerStatus{Header: hdr(wsi.TypeQueueCallerStatus), QueueNumber: "8010",
+		Callers: []wsi.QueueCaller{callerEv("c", "enqueue", ts+20)}})
+	h.clock.Advance(5 * time.Second)
+	h.apply(&wsi.QueueCallerStatus{Header: hdr(wsi.TypeQueueCallerStatus), QueueNumber: "8010",
+		Callers: []wsi.QueueCaller{callerEv("c", "agent_answered", ts+25)}})
+	const idq = `queue="id:Q10",tenant_id="676398719834259456"`
+	const q = `queue="8010",tenant_id="676398719834259456"`
+	h.expect(t, callersTotal(idq, 2, 0, 0, 1, 0)+callersTotal(q, 1, 1, 0, 0, 0)+
+		waitLines(idq, map[string][]float64{"abandoned": {20}})+waitLines(q, map[string][]float64{"answered": {5}}),
+		"portsip_queue_callers_total", "portsip_queue_wait_seconds")
+
+	// The snapshot pairs them.
+	h.apply(queueStatus("8010", "Q10", []wsi.QueueCaller{{SessionID: "b", Timestamp: ts}},
+		ag("101", "READY"), ag("102", "READY")))
+	if ids := h.idSeries(t); len(ids) > 0 {
+		t.Errorf("series under the id after the merge: %v", ids)
+	}
+	h.clock.Advance(5 * time.Second)
+	h.expect(t, `
+portsip_queue_sla_breaches_total{`+q+`} 1
+portsip_queue_sla_threshold_seconds{`+q+`} 45
+portsip_queue_waiting_callers{`+q+`,kind="normal"} 1
+portsip_queue_waiting_callers{`+q+`,kind="callback"} 0
+portsip_queue_oldest_wait_seconds{`+q+`} 30
+portsip_queue_agent_state_seconds_total{`+q+`,state="ready"} 60
+`+callersTotal(q, 3, 1, 0, 1, 0)+waitLines(q, map[string][]float64{"abandoned": {20}, "answered": {5}}),
+		"portsip_queue_callers_total", "portsip_queue_wait_seconds", "portsip_queue_sla_breaches_total",
+		"portsip_queue_sla_threshold_seconds", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds",
+		"portsip_queue_agent_state_seconds_total")
+	// Later events by the id are the numbered queue's.
+	h.apply(callers("Q10", callerEv("b", "agent_answered", ts+30)))
+	h.expect(t, callersTotal(q, 3, 2, 0, 1, 0)+waitLines(q, map[string][]float64{"abandoned": {20}, "answered": {5, 30}}),
+		"portsip_queue_callers_total", "portsip_queue_wait_seconds")
+	if n := h.series(t, "portsip_queue_info"); n != 1 {
+		t.Errorf("%d queues, want 1", n)
+	}
 }
 
 func TestQueueStatusTeachesNumberToo(t *testing.T) {

@@ -6,33 +6,6 @@ import (
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
-// Reasons of queue_caller_status and the outcome each leave counts as.
-const (
-	reasonEnqueue  = "enqueue"
-	reasonAnswered = "agent_answered"
-	reasonOverflow = "overflow"
-	reasonHangup   = "hangup"
-	reasonCallback = "callback"
-)
-
-var callerReasons = []string{reasonEnqueue, reasonAnswered, reasonOverflow, reasonHangup, reasonCallback}
-
-var outcomes = [...]string{"answered", "abandoned", "overflow", "callback"}
-
-func outcomeOf(reason string) int {
-	switch reason {
-	case reasonAnswered:
-		return 0
-	case reasonHangup:
-		return 1
-	case reasonOverflow:
-		return 2
-	case reasonCallback:
-		return 3
-	}
-	return -1
-}
-
 // queue holds a queue's live state and its counters. Live state is
 // dropped on session down and replaced by queue_status; counters stay.
 type queue struct {
@@ -42,28 +15,28 @@ type queue struct {
 	id      string
 	name    string
 	live    bool // touched in this session: its gauges are rendered
-	retired bool // destroyed or superseded: the first to be evicted when full
+	retired bool // destroyed: the first to be evicted when full
 
 	waiting map[string]caller // by session_id (or caller number)
 	agents  map[string]*agent // by extension number
-	slaSecs float64
+	slaSecs float64           // the last sla_time_secs the PBX sent
 	slaSet  bool
 
-	callers  map[string]uint64 // by reason
-	breaches uint64
-	seconds  map[string]float64 // agent time accrued, by state
-	wait     [len(outcomes)]hist
+	callers       map[string]uint64 // by reason
+	breaches      uint64
+	answeredInSLA uint64
+	seconds       map[string]float64 // agent time accrued, by state
+	wait          [len(outcomes)]hist
+	left          recent // the last callers who left: a repeated leave is not counted
 }
 
-type caller struct {
-	enqueued int64 // UNIX seconds, PBX clock
-	callback bool
-}
-
-type agent struct {
-	state string
-	since time.Time // our clock
-	seen  bool      // scratch for snapshot replacement
+// slaTime is the queue's SLA time in force, in seconds: the last the PBX
+// sent, else the configured default.
+func (q *queue) slaTime(def time.Duration) float64 {
+	if q.slaSet {
+		return q.slaSecs
+	}
+	return def.Seconds()
 }
 
 func (c *Collector) newQueue(t *tenant, label string, now time.Time) *queue {
@@ -78,6 +51,7 @@ func (c *Collector) newQueue(t *tenant, label string, now time.Time) *queue {
 		agents:  make(map[string]*agent),
 		callers: make(map[string]uint64),
 		seconds: make(map[string]float64),
+		left:    recent{size: recentLeavers},
 	}
 	// Every outcome starts at 0: a series born at 1 by the queue's first
 	// answered or abandoned caller shows rate() no increase.
@@ -89,7 +63,7 @@ func (c *Collector) newQueue(t *tenant, label string, now time.Time) *queue {
 	return q
 }
 
-// evictRetired forgets one destroyed or superseded queue, counters
+// evictRetired forgets one destroyed queue, counters
 // included, to make room for a live one.
 func (c *Collector) evictRetired() bool {
 	for q := range c.retired {
@@ -113,16 +87,20 @@ func (c *Collector) findQueue(t *tenant, number, id string) *queue {
 }
 
 // queueFor returns the queue an event is about, creating it. With a number
-// it learns the id -> number mapping; with only an id it falls back to an
-// id-derived queue until the number is learnt.
+// it learns the id -> number mapping; with only an id it falls back to a
+// queue labelled "id:<queue_id>" until the number is learnt.
 func (c *Collector) queueFor(t *tenant, id, number string, now time.Time) *queue {
 	if number != "" {
 		return c.queueByNumber(t, number, id, now)
 	}
 	id = c.label(id)
 	if q := t.byID[id]; q != nil {
+		if q.number == "" {
+			c.quirk(wsi.QuirkQueueIDOnly)
+		}
 		return q
 	}
+	c.quirk(wsi.QuirkQueueIDOnly)
 	label := c.label("id:" + id)
 	q := t.queues[label]
 	if q == nil {
@@ -145,50 +123,93 @@ func (c *Collector) setQueueID(t *tenant, q *queue, id string) {
 	t.byID[q.id] = q
 }
 
+// queueByNumber returns the queue of a number and, given its id, merges
+// the queue known so far only by that id into it: from then on nothing is
+// rendered under the id.
 func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *queue {
 	number = c.label(number)
+	if id != "" {
+		id = c.label(id)
+	}
 	q := t.queues[number]
-	if q == nil {
+	old := t.byID[id]
+	if id == "" || old == q {
+		old = nil
+	}
+	switch {
+	case q == nil && old != nil && old.number == "":
+		// The common case: the id-derived queue becomes the numbered one,
+		// counters, histograms and all.
+		delete(t.queues, old.label)
+		old.label = c.key(number)
+		old.number = old.label
+		t.queues[old.label] = old
+		q, old = old, nil
+	case q == nil:
 		if q = c.newQueue(t, number, now); q == nil {
 			return nil
 		}
 		q.number = q.label
 	}
-	if id == "" {
-		return q
-	}
-	id = c.label(id)
-	if old := t.byID[id]; old != nil && old != q {
+	if old != nil {
 		if old.number == "" {
-			c.supersede(old, q, now)
+			c.merge(old, q, now)
 		} else {
 			old.id = "" // the PBX gave the id to another number
 		}
 	}
-	c.setQueueID(t, q, id)
+	if id != "" {
+		c.setQueueID(t, q, id)
+	}
 	return q
 }
 
-// supersede moves what an id-derived queue knows into the queue whose
-// number was just learnt. Its counters stay under the id-derived label.
-func (c *Collector) supersede(old, q *queue, now time.Time) {
+// merge moves everything an id-derived queue knows into the queue whose
+// number was just learnt, counters and histograms included, and forgets
+// the id-derived queue: no count is lost or doubled, and no series of it
+// outlives the merge.
+func (c *Collector) merge(old, q *queue, now time.Time) {
 	for k, w := range old.waiting {
 		if _, ok := q.waiting[k]; !ok && len(q.waiting) < c.cfg.Limits.CallersPerQueue {
 			q.waiting[k] = w
 		}
 	}
 	for ext, a := range old.agents {
-		if _, ok := q.agents[ext]; !ok {
-			c.setAgent(q, ext, a.state, now)
+		old.accrue(a, now)
+		if _, ok := q.agents[ext]; !ok && len(q.agents) < c.cfg.Limits.AgentsPerQueue {
+			q.agents[ext] = a
 		}
 	}
 	if old.slaSet && !q.slaSet {
 		q.slaSecs, q.slaSet = old.slaSecs, true
 	}
+	if q.name == "" {
+		q.name = old.name
+	}
+	for r, n := range old.callers {
+		q.callers[r] += n
+	}
+	for st, v := range old.seconds {
+		q.seconds[st] += v
+	}
+	q.breaches += old.breaches
+	q.answeredInSLA += old.answeredInSLA
+	for o := range q.wait {
+		q.wait[o].merge(&old.wait[o])
+	}
+	q.left.merge(&old.left)
 	if old.live {
 		c.touch(q)
 	}
-	c.retire(old, now)
+	t := old.t
+	delete(t.queues, old.label)
+	if t.byID[old.id] == old {
+		delete(t.byID, old.id)
+	}
+	if old.retired {
+		delete(c.retired, old)
+	}
+	c.nQueues--
 }
 
 func (c *Collector) touch(q *queue) {
@@ -224,69 +245,6 @@ func (c *Collector) setName(q *queue, name string) {
 	}
 }
 
-func (q *queue) accrue(a *agent, now time.Time) {
-	if d := now.Sub(a.since); d > 0 {
-		q.seconds[a.state] += d.Seconds()
-	}
-	a.since = now
-}
-
-func (c *Collector) setAgent(q *queue, ext, state string, now time.Time) {
-	if ext == "" {
-		return
-	}
-	if a := q.agents[ext]; a != nil {
-		if a.state != state {
-			q.accrue(a, now)
-			a.state = state
-		}
-		a.seen = true
-	} else {
-		if len(q.agents) >= c.cfg.Limits.AgentsPerQueue {
-			c.drop(EntityAgent)
-			return
-		}
-		q.agents[c.key(ext)] = &agent{state: state, since: now, seen: true}
-	}
-	if _, ok := q.seconds[state]; !ok {
-		q.seconds[state] = 0
-	}
-}
-
-func (c *Collector) agentExt(s string) string { return c.label(extensionNumber(s)) }
-
-func callerKey(w *wsi.QueueCaller) string {
-	if w.SessionID != "" {
-		return w.SessionID
-	}
-	return w.CallerNumber
-}
-
-// addCaller puts a caller on the waiting list. A caller with neither a
-// session id nor a number cannot be followed to its leave, so it is not
-// tracked (its reason is still counted).
-func (c *Collector) addCaller(q *queue, w *wsi.QueueCaller, now time.Time) {
-	k := c.label(callerKey(w))
-	if k == "" {
-		return
-	}
-	at := w.Timestamp
-	if at <= 0 {
-		at = now.Unix()
-	}
-	cb := w.Type == "callback"
-	if old, ok := q.waiting[k]; ok {
-		old.callback = cb
-		q.waiting[k] = old
-		return
-	}
-	if len(q.waiting) >= c.cfg.Limits.CallersPerQueue {
-		c.drop(EntityCaller)
-		return
-	}
-	q.waiting[c.key(k)] = caller{enqueued: at, callback: cb}
-}
-
 // queueEvent returns the live queue a queue event is about, creating its
 // tenant and itself as needed; nil when a limit leaves no room.
 func (c *Collector) queueEvent(tenantID, queueID, number string, now time.Time) *queue {
@@ -307,72 +265,25 @@ func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
 		return
 	}
 	c.setName(q, e.QueueName)
+	arrived := received(&e.Header, now)
+	arrival := pbxSeconds(c.clock.pbx(arrived))
 	// A snapshot replaces: callers who left meanwhile are never counted.
 	clear(q.waiting)
 	for i := range e.Waiting {
-		c.addCaller(q, &e.Waiting[i], now)
+		w := &e.Waiting[i]
+		c.addCaller(q, c.label(callerKey(w)), w, arrival)
 	}
 	for _, a := range q.agents {
 		a.seen = false
 	}
 	for i := range e.Agents {
 		a := &e.Agents[i]
-		c.setAgent(q, c.agentExt(a.Extension), c.enum(c.enums.agentState, a.State), now)
+		// A snapshot's agent timestamp is read as when the agent entered
+		// its state (a guess: the page does not say).
+		c.setAgent(q, c.agentExt(a.Extension), c.agentState(a.State), now, c.changedAt(arrived, a.Timestamp))
 	}
 	for ext, a := range q.agents {
 		if !a.seen {
-			q.accrue(a, now)
-			delete(q.agents, ext)
-		}
-	}
-}
-
-func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
-	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
-	if q == nil {
-		return
-	}
-	for i := range e.Callers {
-		u := &e.Callers[i]
-		reason := c.enum(c.enums.callerReason, u.Reason)
-		q.callers[reason]++
-		if reason == reasonEnqueue {
-			c.addCaller(q, u, now)
-			continue
-		}
-		// Any other change takes the caller off the waiting list, even
-		// under a reason we do not know: kept there, it would age until the
-		// next snapshot and page someone about a wait that ended.
-		k := c.label(callerKey(u))
-		w, ok := q.waiting[k]
-		if !ok {
-			continue // enqueued before we were listening: no wait to observe
-		}
-		delete(q.waiting, k)
-		o := outcomeOf(reason)
-		if o < 0 {
-			continue // no outcome to observe the wait under
-		}
-		left := u.Timestamp
-		if left <= 0 {
-			left = now.Unix()
-		}
-		q.wait[o].observe(float64(max(0, left-w.enqueued)), WaitBuckets)
-	}
-}
-
-func (c *Collector) queueAgentStatus(e *wsi.QueueAgentStatus, now time.Time) {
-	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
-	if q == nil {
-		return
-	}
-	for i := range e.Updated {
-		a := &e.Updated[i]
-		c.setAgent(q, c.agentExt(a.Extension), c.enum(c.enums.agentState, a.State), now)
-	}
-	for _, r := range e.Removed {
-		ext := c.agentExt(r)
-		if a := q.agents[ext]; a != nil {
 			q.accrue(a, now)
 			delete(q.agents, ext)
 		}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -88,6 +89,10 @@ func b2f(b bool) float64 {
 // render copies the state into s. Called with c.mu held.
 func (c *Collector) render(s *samples, now time.Time) {
 	s.add(mUp, b2f(c.up))
+	c.renderQuirks(s)
+	if c.clock.known {
+		s.add(mClockOffset, c.clock.offset.Seconds())
+	}
 	for _, e := range Entities {
 		s.add(mDropped, float64(c.dropped[e]), e)
 	}
@@ -143,6 +148,7 @@ func (c *Collector) renderQueue(s *samples, t *tenant, q *queue, now time.Time, 
 		}
 	}
 	s.add(mSLABreaches, float64(q.breaches), t.id, q.label)
+	s.add(mAnsweredInSLA, float64(q.answeredInSLA), t.id, q.label)
 	for o := range q.wait {
 		s.addHist(mQueueWait, &q.wait[o], t.id, q.label, outcomes[o])
 	}
@@ -162,22 +168,20 @@ func (c *Collector) renderQueue(s *samples, t *tenant, q *queue, now time.Time, 
 	}
 	s.add(mQueueInfo, 1, t.id, q.label, q.id, q.name)
 	var normal, callback int
-	oldest := int64(-1)
+	oldest := math.Inf(1)
 	for _, w := range q.waiting {
 		if w.callback {
 			callback++
 		} else {
 			normal++
 		}
-		if oldest < 0 || w.enqueued < oldest {
-			oldest = w.enqueued
-		}
+		oldest = min(oldest, w.enqueued)
 	}
 	s.add(mQueueWaiting, float64(normal), t.id, q.label, "normal")
 	s.add(mQueueWaiting, float64(callback), t.id, q.label, "callback")
 	wait := 0.0
-	if oldest >= 0 {
-		wait = max(0, now.Sub(time.Unix(oldest, 0)).Seconds())
+	if len(q.waiting) > 0 {
+		wait = max(0, pbxSeconds(c.clock.pbx(now))-oldest)
 	}
 	s.add(mQueueOldest, wait, t.id, q.label)
 
@@ -189,18 +193,17 @@ func (c *Collector) renderQueue(s *samples, t *tenant, q *queue, now time.Time, 
 		byState[a.state]++
 		if c.cfg.AgentState {
 			s.add(mAgentState, 1, t.id, q.label, ext, a.state)
+			s.add(mAgentChanged, float64(a.changed.UnixNano())/1e9, t.id, q.label, ext)
 		}
 	}
 	for st, n := range byState {
 		s.add(mQueueAgents, float64(n), t.id, q.label, st)
 	}
-	if q.slaSet {
-		s.add(mSLAThreshold, q.slaSecs, t.id, q.label)
-	}
+	s.add(mSLAThreshold, q.slaTime(c.cfg.DefaultSLATime), t.id, q.label)
 }
 
 func (c *Collector) renderExtensions(s *samples, t *tenant, byState map[string]int) {
-	var online int
+	var online, push int
 	clear(byState)
 	for _, st := range callStates {
 		byState[st] = 0
@@ -213,6 +216,9 @@ func (c *Collector) renderExtensions(s *samples, t *tenant, byState map[string]i
 		byState[x.state]++
 		if x.online == 1 {
 			online++
+		}
+		if x.push {
+			push++
 		}
 		if x.presence != "" {
 			presence[x.presence]++
@@ -230,6 +236,7 @@ func (c *Collector) renderExtensions(s *samples, t *tenant, byState map[string]i
 	}
 	s.add(mExts, float64(len(t.exts)), t.id)
 	s.add(mExtsOnline, float64(online), t.id)
+	s.add(mExtsPush, float64(push), t.id)
 	for p, n := range presence {
 		s.add(mExtsByPresence, float64(n), t.id, p)
 	}

@@ -1,0 +1,86 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// agent is one agent's live state in one queue.
+type agent struct {
+	state string
+	// since is when the agent's time in state was last accrued (our
+	// clock); changed is when it entered the state (our clock: the PBX's
+	// time of the change corrected by the offset, when the PBX sends one).
+	since, changed time.Time
+	seen           bool // scratch for snapshot replacement
+}
+
+// accrue adds the agent's time in its state up to now to the queue's.
+func (q *queue) accrue(a *agent, now time.Time) {
+	if d := now.Sub(a.since); d > 0 {
+		q.seconds[a.state] += d.Seconds()
+	}
+	a.since = now
+}
+
+// setAgent puts an agent in a state; changed is when it entered it, as
+// agentChange makes it. A state the agent is already in keeps its times.
+func (c *Collector) setAgent(q *queue, ext, state string, now, changed time.Time) {
+	if ext == "" {
+		return
+	}
+	if a := q.agents[ext]; a != nil {
+		if a.state != state {
+			q.accrue(a, now)
+			a.state, a.changed = state, changed
+		}
+		a.seen = true
+	} else {
+		if len(q.agents) >= c.cfg.Limits.AgentsPerQueue {
+			c.drop(EntityAgent)
+			return
+		}
+		q.agents[c.key(ext)] = &agent{state: state, since: now, changed: changed, seen: true}
+	}
+	if _, ok := q.seconds[state]; !ok {
+		q.seconds[state] = 0
+	}
+}
+
+// changedAt is when an agent entered the state an event gives, on our
+// clock: the PBX's time of the change (pbx, UNIX seconds) corrected by the
+// clock offset, or when the event arrived if the PBX gives none or one
+// after that.
+func (c *Collector) changedAt(arrived time.Time, pbx int64) time.Time {
+	if pbx > 0 {
+		if t := c.clock.ours(pbx); t.Before(arrived) {
+			return t
+		}
+	}
+	return arrived
+}
+
+func (c *Collector) agentExt(s string) string { return c.label(extensionNumber(s)) }
+
+func (c *Collector) queueAgentStatus(e *wsi.QueueAgentStatus, now time.Time) {
+	q := c.queueEvent(e.TenantID, e.QueueID, e.QueueNumber, now)
+	if q == nil {
+		return
+	}
+	arrived := received(&e.Header, now)
+	for i := range e.Updated {
+		a := &e.Updated[i]
+		// A change the PBX pushes happened as it was sent: its arrival is
+		// a safer time than the entry's timestamp, which the page does not
+		// explain (the sample's is the caller's).
+		c.setAgent(q, c.agentExt(a.Extension), c.agentState(a.State), now, arrived)
+	}
+	for _, r := range e.Removed {
+		ext := c.agentExt(r)
+		if a := q.agents[ext]; a != nil {
+			q.accrue(a, now)
+			delete(q.agents, ext)
+		}
+	}
+}
