@@ -136,6 +136,7 @@ var (
 	mWSIEvents   = newCounter("portsip_wsi_events_total", "Events received, by event_type (unknown types as other).", lEventType)
 	mWSIInvalid  = newCounter("portsip_wsi_invalid_messages_total", "Frames rejected, by reason.", lReason)
 	mWSILast     = newGauge("portsip_wsi_last_event_timestamp_seconds", "When the last event was received (UNIX seconds; 0 before the first).")
+	mIgnored     = newCounter("portsip_wsi_events_ignored_total", "Well-formed events not applied, by reason: a tenant not configured or not logged in, no tenant, an implausible value.", lReason)
 	mQuirks      = newCounter("portsip_wsi_quirks_total", "Compensations for a reading of the vendor's protocol page where it is silent or contradicts itself, by quirk (each is described in the README).", lQuirk)
 	mClockOffset = newGauge("portsip_wsi_clock_offset_seconds", "The exporter's clock minus the PBX's, estimated from the times of fresh events; ages and durations are measured on the PBX clock corrected by it.")
 

@@ -31,6 +31,11 @@ type Config struct {
 	Limits Limits
 }
 
+// IgnoredImplausible is the reason of portsip_wsi_events_ignored_total the
+// Collector counts: an event with a value no PBX can mean, not applied.
+// The client counts the others (wsi.IgnoredReasons).
+const IgnoredImplausible = "implausible"
+
 // Defaults of Config.
 const (
 	DefaultCallExpiry = 4 * time.Hour
@@ -68,10 +73,13 @@ type Collector struct {
 	lastSweep time.Time
 	dropped   map[string]uint64 // by entity
 	quirks    []uint64          // by wsi.Quirk
-	enums     enums
-	clock     pbxClock
-	hasher    maphash.Hash // keys of the recent sets
-	cdrs      recent       // the last call_cdr counted
+	// implausible counts events not applied for a value no PBX can mean
+	// (portsip_wsi_events_ignored_total{reason="implausible"}).
+	implausible uint64
+	enums       enums
+	clock       pbxClock
+	hasher      maphash.Hash // keys of the recent sets
+	cdrs        recent       // the last call_cdr counted
 
 	lastRows atomic.Int64 // series copied by the last scrape
 }

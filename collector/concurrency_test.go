@@ -27,8 +27,11 @@ portsip_wsi_invalid_messages_total{reason="oversized"} 0
 portsip_wsi_last_event_timestamp_seconds 1.7000000005e+09
 portsip_wsi_subscription_active{topic="global_queue_events"} 1
 portsip_wsi_subscription_active{topic="global_cdr_events"} 0
+portsip_wsi_events_ignored_total{reason="other_tenant"} 4
+portsip_wsi_events_ignored_total{reason="no_tenant"} 0
+portsip_wsi_events_ignored_total{reason="implausible"} 0
 portsip_up 1
-`, "portsip_wsi_connection_attempts_total", "portsip_wsi_connection_errors_total",
+`, "portsip_wsi_events_ignored_total", "portsip_wsi_connection_attempts_total", "portsip_wsi_connection_errors_total",
 		"portsip_wsi_invalid_messages_total", "portsip_wsi_last_event_timestamp_seconds",
 		"portsip_wsi_subscription_active", "portsip_up")
 	if n := h.series(t, "portsip_wsi_events_total"); n != len(wsi.KnownEventTypes)+1 {
@@ -42,8 +45,10 @@ portsip_up 1
 	}
 	// Without a client there are no wsi series at all.
 	h.Collector.stats = nil
-	if n := h.series(t, "portsip_wsi_events_total"); n != 0 {
-		t.Errorf("%d wsi series without a stats source", n)
+	for _, name := range []string{"portsip_wsi_events_total", "portsip_wsi_events_ignored_total"} {
+		if n := h.series(t, name); n != 0 {
+			t.Errorf("%s: %d series without a stats source", name, n)
+		}
 	}
 }
 

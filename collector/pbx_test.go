@@ -16,6 +16,7 @@ func someStats() wsi.Stats {
 		Up: true, ConnectionAttempts: 3,
 		ConnectionErrors: map[string]uint64{wsi.StageDial: 2},
 		InvalidMessages:  map[string]uint64{wsi.ReasonMalformedJSON: 1},
+		Ignored:          map[string]uint64{wsi.IgnoredOtherTenant: 4},
 		Events:           map[string]uint64{wsi.TypeQueueStatus: 5, wsi.TypeOther: 1, "brand_new": 2},
 		LastEvent:        time.Unix(1_700_000_000, 500_000_000),
 		Subscriptions:    map[string]bool{wsi.TopicGlobalQueueEvents: true, wsi.TopicGlobalCDREvents: false},

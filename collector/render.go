@@ -32,7 +32,7 @@ func (c *Collector) copyState() *samples {
 	// the session up also sees what it subscribed. (The client never holds
 	// its own lock while calling the Handler: no lock-order cycle.)
 	if c.stats != nil {
-		renderStats(s, c.stats.Stats())
+		c.renderStats(s, c.stats.Stats())
 	}
 	now := c.cfg.Now()
 	c.sweepCalls(now)
@@ -42,8 +42,12 @@ func (c *Collector) copyState() *samples {
 	return s
 }
 
-func renderStats(s *samples, st wsi.Stats) {
+// renderStats renders what the client counted, and beside it the events
+// the Collector did not apply.
+func (c *Collector) renderStats(s *samples, st wsi.Stats) {
 	s.add(mWSIAttempts, float64(st.ConnectionAttempts))
+	addAll(s, mIgnored, wsi.IgnoredReasons, st.Ignored)
+	s.add(mIgnored, float64(c.implausible), IgnoredImplausible)
 	addAll(s, mWSIErrors, wsi.Stages, st.ConnectionErrors)
 	addAll(s, mWSIInvalid, wsi.InvalidReasons, st.InvalidMessages)
 	other := st.Events[wsi.TypeOther]
