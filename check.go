@@ -81,8 +81,13 @@ func (c *checkCmd) check(ctx context.Context, cfg wsi.Config, w io.Writer) int {
 // that), the quirks seen, the events ignored.
 func checkNotes(res *wsi.CheckResult, col prometheus.Collector, listen time.Duration) []string {
 	var notes []string
+	// These push a snapshot of every queue or extension on subscribe.
+	snapshots := false
+	for _, t := range []string{wsi.TopicQueueEvents, wsi.TopicQueueManagementEvents, wsi.TopicExtensionEvents} {
+		snapshots = snapshots || res.Topics[t].Accepted || res.Topics["global_"+t].Accepted
+	}
 	for _, t := range slices.Sorted(maps.Keys(res.Tenants)) {
-		if res.Tenants[t] == 0 {
+		if snapshots && res.Tenants[t] == 0 {
 			notes = append(notes, fmt.Sprintf("WARNING: nothing arrived for tenant %s within %s: check the id in --wsi.tenant (the tenant_id of the PBX's events); a tenant with no queues, extensions or calls looks the same.", t, listen))
 		}
 	}
@@ -320,6 +325,7 @@ func permissionHints(cfg wsi.Config) []string {
 	if cfg.Domain == "" {
 		return []string{
 			"The global_* topics need a system administrator with view rights on the refused area (users, call queues, call reports) on the PBX.",
+			"Some PBXs let a system administrator watch extension management only: then run one exporter per tenant as its administrator (--wsi.domain).",
 			"Check --wsi.tenant: the PBX's numeric tenant ids, as in tenant_id of its events.",
 		}
 	}

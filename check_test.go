@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,20 @@ func TestCheckFailures(t *testing.T) {
 		wantLines(t, out, "ok      connected", "FAILED (auth): the PBX refused the login: "+wsitest.AuthError, "--wsi.password-file")
 		if strings.Contains(out, "not-the-password") {
 			t.Errorf("the password appears in check's output")
+		}
+	})
+
+	t.Run("auth refused, the PBX echoing the password", func(t *testing.T) {
+		pbx := newPBX(t, false)
+		pbx.SetAuthError("wrong password " + testPassword + " for admin")
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"check", "--check.listen=300ms", "--log.level=debug",
+			"--wsi.url=" + pbx.URL, "--wsi.username=admin", "--wsi.tenant=" + tenantID}, &stdout, &stderr)
+		if code != 1 || !strings.Contains(stdout.String(), "FAILED (auth): the PBX refused the login: wrong password <redacted> for admin") {
+			t.Errorf("exit code %d, report:\n%s", code, stdout.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), testPassword) {
+			t.Errorf("the password got out:\n%s\n%s", stdout.String(), stderr.String())
 		}
 	})
 
@@ -244,4 +259,40 @@ func TestCheckSilentListener(t *testing.T) {
 		t.Errorf("exit code = %d, want %d", code, exitFailed)
 	}
 	wantLines(t, out.String(), "FAILED (no answer)", "try wss://")
+}
+
+// The vendor's page says both that a system administrator may subscribe
+// the global queue, extension and CDR topics and that it may subscribe
+// extension management only. A PBX of the second reading: the session is
+// up with that one topic, the exporter says portsip_up 1 and which topics
+// are missing, and check reports the gaps.
+func TestSystemAdminWithExtensionManagementOnly(t *testing.T) {
+	clearEnv(t)
+	pbx := newPBX(t, false)
+	refused := []string{wsi.TopicGlobalQueueEvents, wsi.TopicGlobalQueueManagement, wsi.TopicGlobalExtensionEvents, wsi.TopicGlobalCDREvents}
+	pbx.AddUser(wsitest.User{Username: "sysadmin", Password: testPassword, Role: wsitest.SystemAdmin, Denied: refused})
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	args := []string{"--wsi.url=" + pbx.URL, "--wsi.username=sysadmin", "--wsi.tenant=" + tenantID}
+
+	code, out := runCheck(t, args...)
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0: extension management works", code)
+	}
+	wantLines(t, out, "OK, with gaps: "+strings.Join(slices.Sorted(slices.Values(refused)), ", ")+" refused", "--wsi.domain")
+	if strings.Contains(out, "WARNING: nothing arrived for tenant") {
+		t.Errorf("warned of a silent tenant although no topic that pushes a snapshot was accepted:\n%s", out)
+	}
+
+	e := startExporter(t, args...)
+	var metrics string
+	eventually(t, 10*time.Second, "portsip_up 1 with one topic", func() bool {
+		_, metrics = get(t, httpClient(nil), "http://"+e.addr+"/metrics")
+		return strings.Contains(metrics, "\nportsip_up 1\n") &&
+			strings.Contains(metrics, `portsip_wsi_subscription_active{topic="`+wsi.TopicGlobalExtensionManagement+`"} 1`)
+	})
+	for _, topic := range refused {
+		if want := `portsip_wsi_subscription_active{topic="` + topic + `"} 0`; !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -84,7 +84,7 @@ type Client struct {
 	// Only touched by the goroutine running Run, Check or Feed.
 	tenant      string            // tenant mode: the logged-in tenant (see IgnoredOtherTenant)
 	lastFailure string            // the failure logged last, so that repeats go to debug
-	refusals    map[string]uint64 // subscription key -> hash of the refusal logged last
+	refusals    map[string]string // topic/queue -> the refusal logged last
 }
 
 // New validates cfg (see Config.Validate) and returns a Client. It does
@@ -102,7 +102,7 @@ func New(cfg Config) (*Client, error) {
 		tenants:       map[string]bool{},
 		sleep:         sleepCtx,
 		maxEarlyBytes: maxEarlyBytes,
-		refusals:      map[string]uint64{},
+		refusals:      map[string]string{},
 	}
 	for _, t := range cfg.Tenants {
 		c.tenants[t] = true
@@ -210,7 +210,7 @@ func (c *Client) attempt(ctx context.Context, h Handler, listen time.Duration, f
 	if err == nil {
 		upAt := time.Now()
 		topics := s.topics()
-		c.setUp(true, topics)
+		c.publish(true, topics)
 		c.logUp(topics)
 		c.tap(Record{Time: upAt, Session: RecordUp, Topics: topics})
 		h.SessionUp(Session{Topics: topics})
@@ -234,7 +234,7 @@ func (c *Client) attempt(ctx context.Context, h Handler, listen time.Duration, f
 	}
 	c.tapDown(err)
 	if s != nil && s.up {
-		c.setUp(false, nil)
+		c.publish(false, nil)
 		h.SessionDown(err)
 	}
 	return s, upFor, err
@@ -250,20 +250,9 @@ func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.ConnectionErrors = cloneMap(s.ConnectionErrors)
-	s.InvalidMessages = cloneMap(s.InvalidMessages)
-	s.Events = cloneMap(s.Events)
-	s.Ignored = cloneMap(s.Ignored)
-	s.Subscriptions = cloneMap(s.Subscriptions)
+	s.ConnectionErrors, s.InvalidMessages = maps.Clone(s.ConnectionErrors), maps.Clone(s.InvalidMessages)
+	s.Events, s.Ignored, s.Subscriptions = maps.Clone(s.Events), maps.Clone(s.Ignored), maps.Clone(s.Subscriptions)
 	return s
-}
-
-func cloneMap[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (c *Client) countAttempt() {
@@ -291,26 +280,13 @@ func (c *Client) countEvent(ev Event) {
 	c.stats.LastEvent = ev.Head().Received
 }
 
-// setUp records the session state; topics is the current subscription
-// outcome (nil when down: every topic false). Published before the
-// Handler hears of the session, so that whoever reads Stats while
-// handling SessionUp sees the subscriptions.
-func (c *Client) setUp(up bool, topics map[string]bool) {
+// publish records the session state and its subscriptions (every topic
+// false when down), before the Handler hears of it: whoever reads Stats
+// while handling SessionUp sees the subscriptions.
+func (c *Client) publish(up bool, topics map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats.Up = up
-	c.setSubscriptionsLocked(topics)
-}
-
-func (c *Client) setSubscriptions(topics map[string]bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stats.Up {
-		c.setSubscriptionsLocked(topics)
-	}
-}
-
-func (c *Client) setSubscriptionsLocked(topics map[string]bool) {
 	for t := range c.stats.Subscriptions {
 		c.stats.Subscriptions[t] = false
 	}
@@ -366,19 +342,15 @@ const maxRefusals = 1024
 
 // logRefusal logs a refused subscription at warn the first time the PBX
 // gives that text for it, at debug after: a refused queue is refused
-// again at every reconnect. Only a hash of the text is kept, and the
-// memory is forgotten when full.
+// again at every reconnect. The memory is forgotten when full.
 func (c *Client) logRefusal(sub *subscription) {
-	h := fnv.New64a()
-	h.Write([]byte(sub.err))
-	sum, key := h.Sum64(), sub.key()
-	level := slog.LevelWarn
-	if prev, ok := c.refusals[key]; ok && prev == sum {
+	key, level := sub.topic+"/"+sub.queue, slog.LevelWarn
+	if c.refusals[key] == sub.err {
 		level = slog.LevelDebug
 	}
 	if len(c.refusals) >= maxRefusals {
 		clear(c.refusals)
 	}
-	c.refusals[key] = sum
+	c.refusals[key] = sub.err
 	c.log.Log(context.Background(), level, "the PBX refused a subscription", "topic", sub.topic, "queue", sub.queue, "error", sub.err)
 }

