@@ -296,3 +296,36 @@ func TestSystemAdminWithExtensionManagementOnly(t *testing.T) {
 		}
 	}
 }
+
+// check reports what a first contact should know beyond the topics: a
+// configured tenant that sent nothing (a mistyped id looks exactly like
+// that), the quirks of the PBX's reading of the protocol, and the events
+// it ignored.
+func TestCheckNotes(t *testing.T) {
+	clearEnv(t)
+	pbx := newPBX(t, false)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	const typo = "794493068765036545"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		if pbx.WaitFor(ctx, func() bool { return len(pbx.Subscriptions()) == len(globalTopics) }) == nil {
+			// The vendor's own extension_created sample repeats a key.
+			pbx.SendRaw([]byte(`{"event_type":"extension_created","extension_number":"1001","username":"a","username":"a","tenant_id":"` + tenantID + `"}`))
+			pbx.SendRaw([]byte(`{"event_type":"extension_created","extension_number":"1002","tenant_id":"42"}`))
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"check", "--check.listen=1s", "--wsi.url=" + pbx.URL, "--wsi.username=admin", "--wsi.tenant=" + tenantID + "," + typo}, &stdout, &stderr)
+	<-sent
+	out := stdout.String()
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0:\n%s", code, out)
+	}
+	wantLines(t, out, "WARNING: nothing arrived for tenant "+typo+" within 1s", "Quirks: duplicate_key x1", "Ignored: other_tenant x1")
+	if strings.Contains(out, "nothing arrived for tenant "+tenantID) {
+		t.Errorf("warned of the tenant that sent its snapshots:\n%s", out)
+	}
+}

@@ -1,9 +1,3 @@
-// Package wsi speaks the PortSIP PBX WSI pub/sub protocol: typed messages,
-// tolerant decoding of what real PBXs send, and a Client that dials,
-// authenticates, subscribes, keeps the session alive and reconnects.
-//
-// The package knows nothing about Prometheus: it hands decoded events and
-// session boundaries to a Handler and keeps a few counters (Stats).
 package wsi
 
 import "time"
