@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -23,9 +24,11 @@ var wantUIDs = map[string]string{
 	"portsip-extensions.json": "portsip-extensions",
 	"portsip-calls.json":      "portsip-calls",
 	"portsip-exporter.json":   "portsip-exporter",
+	"portsip-wallboard.json":  "portsip-wallboard",
+	"portsip-agents.json":     "portsip-agents",
 }
 
-// histograms of the catalogue (DESIGN.md); their series carry the usual
+// histograms of the catalogue; their series carry the usual
 // suffixes. A Desc does not say its type, so the list is kept here and
 // checked against the catalogue.
 var histograms = []string{
@@ -52,6 +55,7 @@ type dashboard struct {
 	Schema int             `json:"schemaVersion"`
 	Inputs json.RawMessage `json:"__inputs"`
 	Tags   []string        `json:"tags"`
+	Time   struct{ From, To string }
 
 	Templating struct {
 		List []variable `json:"list"`
@@ -67,6 +71,7 @@ type variable struct {
 	Multi      bool           `json:"multi"`
 	IncludeAll bool           `json:"includeAll"`
 	AllValue   string         `json:"allValue"`
+	Regex      string         `json:"regex"`
 }
 
 type panel struct {
@@ -80,16 +85,24 @@ type panel struct {
 			Unit string `json:"unit"`
 		} `json:"defaults"`
 	} `json:"fieldConfig"`
-	Targets []target `json:"targets"`
-	Panels  []panel  `json:"panels"` // collapsed rows
+	Targets         []target `json:"targets"`
+	Panels          []panel  `json:"panels"` // collapsed rows
+	Transformations []struct {
+		ID      string `json:"id"`
+		Options struct {
+			ExcludeByName map[string]bool   `json:"excludeByName"`
+			RenameByName  map[string]string `json:"renameByName"`
+		} `json:"options"`
+	} `json:"transformations"`
 }
 
 type target struct {
-	RefID      string         `json:"refId"`
-	Expr       string         `json:"expr"`
-	Format     string         `json:"format"`
-	Instant    bool           `json:"instant"`
-	Datasource map[string]any `json:"datasource"`
+	RefID        string         `json:"refId"`
+	LegendFormat string         `json:"legendFormat"`
+	Expr         string         `json:"expr"`
+	Format       string         `json:"format"`
+	Instant      bool           `json:"instant"`
+	Datasource   map[string]any `json:"datasource"`
 }
 
 func loadDashboards(t *testing.T) []dashboard {
@@ -138,6 +151,42 @@ func (v variable) queryText() string {
 		return s
 	}
 	return ""
+}
+
+var (
+	labelValues = regexp.MustCompile(`^label_values\((.+), *([a-z_]+)\)$`)
+	queryResult = regexp.MustCompile(`^query_result\((.+)\)$`)
+	jsRegex     = regexp.MustCompile(`^/(.*)/([gimsuy]*)$`)
+)
+
+// promQL returns the PromQL expression a query variable runs, and the
+// regexp that takes its values from the result (nil for label_values,
+// whose values are the label's). A variable either lists the values of its
+// own label (label_values(expr, name)), or runs query_result(expr) and
+// takes its value from the label of its name and its display text from
+// another: Grafana's named groups, (?<value>...) and (?<text>...), which Go
+// reads too.
+func (v variable) promQL() (string, *regexp.Regexp, error) {
+	q := v.queryText()
+	if m := labelValues.FindStringSubmatch(q); m != nil {
+		if m[2] != v.Name {
+			return "", nil, fmt.Errorf("lists %s, not %s", m[2], v.Name)
+		}
+		return m[1], nil, nil
+	}
+	m := queryResult.FindStringSubmatch(q)
+	if m == nil {
+		return "", nil, fmt.Errorf("query %q is neither label_values(..., %s) nor query_result(...)", q, v.Name)
+	}
+	js := jsRegex.FindStringSubmatch(v.Regex)
+	if js == nil || !strings.Contains(js[1], v.Name+`="(?<value>`) {
+		return "", nil, fmt.Errorf("query_result needs a regex taking the value from %s=\"(?<value>...)\", have %q", v.Name, v.Regex)
+	}
+	re, err := regexp.Compile(js[1])
+	if err != nil {
+		return "", nil, fmt.Errorf("regex %q: %v", v.Regex, err)
+	}
+	return m[1], re, nil
 }
 
 // catalogue maps every series name the exporter can expose to its labels
@@ -305,12 +354,12 @@ func TestDashboardStructure(t *testing.T) {
 				if !v.Multi || !v.IncludeAll || v.AllValue != ".*" {
 					t.Errorf("variable %s: want multi-value with All (.*)", v.Name)
 				}
-				m := regexp.MustCompile(`^label_values\((.+), *([a-z_]+)\)$`).FindStringSubmatch(v.queryText())
-				if m == nil || m[2] != v.Name {
-					t.Errorf("variable %s: query %q is not label_values(..., %s)", v.Name, v.queryText(), v.Name)
+				expr, _, err := v.promQL()
+				if err != nil {
+					t.Errorf("variable %s: %v", v.Name, err)
 					continue
 				}
-				checkExpr(t, "variable "+v.Name, m[1], cat, nil)
+				checkExpr(t, "variable "+v.Name, expr, cat, nil)
 			}
 			// The same tenant and queue filters on every dashboard: the
 			// dashboard links carry their values from one to the next.
@@ -410,7 +459,7 @@ func TestLabelVariablesAreTheSameEverywhere(t *testing.T) {
 					first, firstFile = v, d.file
 					continue
 				}
-				if v.queryText() != first.queryText() || v.Multi != first.Multi ||
+				if v.queryText() != first.queryText() || v.Regex != first.Regex || v.Multi != first.Multi ||
 					v.IncludeAll != first.IncludeAll || v.AllValue != first.AllValue {
 					t.Errorf("%s: variable %s differs from %s's: %+v, want %+v", d.file, name, firstFile, v, first)
 				}
@@ -548,4 +597,83 @@ func TestLastEventAgeIgnoresTheZeroBeforeTheFirstEvent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// People read queues and tenants by name: legends and tables show the
+// display labels of the recording rules (the name, else the id), never the
+// bare ids. A table of the tenants' names shows both, to look ids up.
+func TestNamesNotIds(t *testing.T) {
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				if strings.Contains(tg.LegendFormat, "{{tenant_id}}") || strings.Contains(tg.LegendFormat, "{{queue}}") {
+					t.Errorf("%s %q %s: legend %q shows ids; use {{tenant_display}} and {{queue_display}}", d.file, p.Title, tg.RefID, tg.LegendFormat)
+				}
+			}
+			for _, tr := range p.Transformations {
+				if tr.ID != "organize" {
+					continue
+				}
+				o := tr.Options
+				if _, named := o.RenameByName["tenant_name"]; !named && o.RenameByName["tenant_id"] != "" {
+					t.Errorf("%s %q: shows the tenant id as a column; show tenant_display", d.file, p.Title)
+				}
+				if o.RenameByName["queue"] != "" {
+					t.Errorf("%s %q: shows the queue number as a column; show queue_display", d.file, p.Title)
+				}
+				for _, l := range []string{"tenant_id", "queue"} {
+					if _, shown := o.RenameByName[strings.TrimSuffix(l, "_id")+"_display"]; shown && !o.ExcludeByName[l] {
+						t.Errorf("%s %q: shows %s beside its display name; exclude it", d.file, p.Title, l)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Callers on hold and scheduled callbacks are different things for a
+// supervisor (a callback has nobody on the line): every query of waiting
+// callers says which kind it counts, or keeps them apart by kind.
+func TestCallbacksApartFromCallersOnHold(t *testing.T) {
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				sels, _, err := scan(tg.Expr)
+				if err != nil {
+					t.Fatalf("%s %q %s: %v", d.file, p.Title, tg.RefID, err)
+				}
+				for _, s := range sels {
+					if _, ok := s.matchers["kind"]; s.metric == "portsip_queue_waiting_callers" && !ok {
+						t.Errorf("%s %q %s: counts callers on hold and callbacks together", d.file, p.Title, tg.RefID)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The wallboard opens on "Today so far", and its "today" panels follow the
+// time range.
+func TestWallboardIsTodaySoFar(t *testing.T) {
+	for _, d := range loadDashboards(t) {
+		if d.UID != "portsip-wallboard" {
+			continue
+		}
+		if d.Time.From != "now/d" || d.Time.To != "now" {
+			t.Errorf("time range %+v, want now/d to now (Today so far)", d.Time)
+		}
+		ranged := 0
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				if strings.Contains(tg.Expr, "[$__range]") {
+					ranged++
+				}
+			}
+		}
+		if ranged < 6 {
+			t.Errorf("%d queries over $__range; the six today-so-far numbers need them", ranged)
+		}
+		return
+	}
+	t.Error("no wallboard")
 }

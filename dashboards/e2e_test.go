@@ -44,10 +44,17 @@ type apiResponse struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// query runs an instant query and returns its values (one per series, or
-// the scalar) and any error Prometheus reported; badQuery tells a query
-// that can never work (bad_data) from a transient failure.
-func query(promURL, q string) (values []float64, badQuery bool, err error) {
+// sample is one series of an instant query's result (no labels for a
+// scalar).
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// query runs an instant query and returns its samples and any error
+// Prometheus reported; badQuery tells a query that can never work
+// (bad_data) from a transient failure.
+func query(promURL, q string) (samples []sample, badQuery bool, err error) {
 	b, _, err := e2e.Get(promURL + "/api/v1/query?" + url.Values{"query": {q}}.Encode())
 	if err != nil {
 		return nil, false, err
@@ -67,44 +74,77 @@ func query(promURL, q string) (values []float64, badQuery bool, err error) {
 		return nil, false, err
 	}
 	// A sample is [time, "value"].
-	var samples [][2]any
+	type apiSeries struct {
+		Metric map[string]string
+		Value  [2]any
+	}
+	var series []apiSeries
 	switch data.ResultType {
 	case "scalar":
-		var s [2]any
-		err = json.Unmarshal(data.Result, &s)
-		samples = append(samples, s)
+		series = make([]apiSeries, 1)
+		err = json.Unmarshal(data.Result, &series[0].Value)
 	case "vector":
-		var series []struct{ Value [2]any }
 		err = json.Unmarshal(data.Result, &series)
-		for _, s := range series {
-			samples = append(samples, s.Value)
-		}
 	default:
 		err = fmt.Errorf("unexpected result type %q", data.ResultType)
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	for _, s := range samples {
-		str, _ := s[1].(string)
+	for _, s := range series {
+		str, _ := s.Value[1].(string)
 		v, err := strconv.ParseFloat(str, 64)
 		if err != nil {
-			return nil, false, fmt.Errorf("sample value %v: %v", s[1], err)
+			return nil, false, fmt.Errorf("sample value %v: %v", s.Value[1], err)
 		}
-		values = append(values, v)
+		samples = append(samples, sample{s.Metric, v})
 	}
-	return values, false, nil
+	return samples, false, nil
+}
+
+// optionsProblem returns what is wrong with the options a query_result
+// variable makes of its result, read as Grafana reads them: each series
+// printed as {label="value",...} value timestamp, the regexp's value and
+// text groups taken from every match. Each series must give its own label's
+// value and a text to show.
+func optionsProblem(label string, re *regexp.Regexp, samples []sample) string {
+	for _, s := range samples {
+		names := make([]string, 0, len(s.labels))
+		for k := range s.labels {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		var pairs []string
+		for _, k := range names {
+			pairs = append(pairs, k+`="`+s.labels[k]+`"`)
+		}
+		line := "{" + strings.Join(pairs, ",") + "} " + strconv.FormatFloat(s.value, 'g', -1, 64) + " 1700000000000"
+		var value, text string
+		for _, m := range re.FindAllStringSubmatch(line, -1) {
+			if v := m[re.SubexpIndex("value")]; v != "" {
+				value = v
+			}
+			if i := re.SubexpIndex("text"); i >= 0 && m[i] != "" {
+				text = m[i]
+			}
+		}
+		if value != s.labels[label] || text == "" {
+			return fmt.Sprintf("option of %s gives value %q and text %q, want value %q and a text", line, value, text, s.labels[label])
+		}
+	}
+	return ""
 }
 
 // implausible returns a reason when a panel's value cannot be right for its
-// unit: every query here measures something that is never negative, and a
-// share lies between 0 and 1. NaN (a ratio of two zero rates) is allowed.
-func implausible(unit string, v float64) string {
+// unit: every query here measures something that is never negative (but
+// the PBX's clock offset, which is a difference of clocks), and a share
+// lies between 0 and 1. NaN (a ratio of two zero rates) is allowed.
+func implausible(expr, unit string, v float64) string {
 	const eps = 1e-9
 	switch {
 	case math.IsNaN(v):
 		return ""
-	case v < -eps:
+	case v < -eps && !strings.Contains(expr, "portsip_wsi_clock_offset_seconds"):
 		return "negative"
 	case unit == "percentunit" && v > 1+eps:
 		return "a share above 100%"
@@ -117,11 +157,13 @@ type panelQuery struct {
 	where string
 	expr  string
 	unit  string
+	// A query_result variable's label and the regexp taking options from it.
+	label   string
+	options *regexp.Regexp
 }
 
 var (
 	dollarVar    = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
-	labelValues  = regexp.MustCompile(`^label_values\((.+), *([a-z_]+)\)$`)
 	grafanaConst = map[string]string{
 		"__rate_interval": rateInterval,
 		"__interval":      "15s",
@@ -149,15 +191,20 @@ func dashboardQueries(t *testing.T) []panelQuery {
 			if v.Type != "query" {
 				continue
 			}
-			m := labelValues.FindStringSubmatch(v.queryText())
-			if m == nil {
-				t.Fatalf("%s: variable %s: cannot run %q", d.file, v.Name, v.queryText())
+			expr, options, err := v.promQL()
+			if err != nil {
+				t.Fatalf("%s: variable %s: %v", d.file, v.Name, err)
 			}
-			qs = append(qs, panelQuery{d.file + " variable " + v.Name, substitute("count by (" + m[2] + ") (" + m[1] + ")"), ""})
+			where := d.file + " variable " + v.Name
+			if options == nil {
+				qs = append(qs, panelQuery{where: where, expr: substitute("count by (" + v.Name + ") (" + expr + ")")})
+				continue
+			}
+			qs = append(qs, panelQuery{where: where, expr: substitute(expr), label: v.Name, options: options})
 		}
 		for _, p := range d.allPanels() {
 			for _, tg := range p.Targets {
-				qs = append(qs, panelQuery{fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID), substitute(tg.Expr), p.FieldConfig.Defaults.Unit})
+				qs = append(qs, panelQuery{where: fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID), expr: substitute(tg.Expr), unit: p.FieldConfig.Defaults.Unit})
 			}
 		}
 	}
@@ -262,18 +309,23 @@ scrape_configs:
 	for {
 		empty, failing = empty[:0], failing[:0]
 		for _, q := range queries {
-			values, bad, err := query(promURL, q.expr)
+			samples, bad, err := query(promURL, q.expr)
 			switch {
 			case bad:
 				t.Fatalf("%s: %v\n%s", q.where, err, q.expr)
 			case err != nil:
 				failing = append(failing, fmt.Sprintf("%s: %v", q.where, err))
-			case len(values) == 0:
+			case len(samples) == 0:
 				empty = append(empty, q.where+"\n    "+strings.ReplaceAll(q.expr, "\n", " "))
 			}
-			for _, v := range values {
-				if why := implausible(q.unit, v); why != "" {
-					wrong[q.where] = fmt.Sprintf("%g is %s\n    %s", v, why, strings.ReplaceAll(q.expr, "\n", " "))
+			for _, s := range samples {
+				if why := implausible(q.expr, q.unit, s.value); why != "" {
+					wrong[q.where] = fmt.Sprintf("%g is %s\n    %s", s.value, why, strings.ReplaceAll(q.expr, "\n", " "))
+				}
+			}
+			if q.options != nil {
+				if why := optionsProblem(q.label, q.options, samples); why != "" {
+					wrong[q.where] = why
 				}
 			}
 		}
