@@ -12,12 +12,9 @@ import (
 )
 
 // Session describes an established session (connected, authenticated,
-// subscribed).
-type Session struct {
-	// Topics maps each topic the client subscribed to whether the PBX
-	// accepted it (true also when the PBX sent no reply).
-	Topics map[string]bool
-}
+// subscribed): whether the PBX accepted each topic subscribed (true also
+// when it sent no reply).
+type Session struct{ Topics map[string]bool }
 
 // Handler receives what a Client reads. The Client calls it from one
 // goroutine, in order, never concurrently.
@@ -72,10 +69,9 @@ type Client struct {
 	tenants map[string]bool // global mode: Config.Tenants
 	learn   bool            // tenant mode without Queues: learn them from queue_management_events
 
-	// sleep waits d or until ctx is done, reporting whether d passed.
-	// Tests replace it to observe back-off without waiting for real.
-	sleep func(ctx context.Context, d time.Duration) bool
-	// maxEarlyBytes is maxEarlyBytes; tests lower it.
+	// Tests replace these: sleep, to see the back-off without waiting;
+	// maxEarlyBytes, to reach the bound with fewer frames.
+	sleep         func(ctx context.Context, d time.Duration) bool
 	maxEarlyBytes int
 
 	mu    sync.Mutex
@@ -93,37 +89,28 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	red, h := NewRedactor(cfg.Password), slog.DiscardHandler
+	if cfg.Logger != nil {
+		h = cfg.Logger.Handler()
+	}
 	c := &Client{
-		cfg:           cfg,
-		red:           NewRedactor(cfg.Password),
-		tls:           cfg.tlsConfig(),
-		global:        cfg.Domain == "",
-		learn:         cfg.Domain != "" && len(cfg.Queues) == 0,
-		tenants:       map[string]bool{},
-		sleep:         sleepCtx,
-		maxEarlyBytes: maxEarlyBytes,
-		refusals:      map[string]string{},
+		cfg: cfg, log: slog.New(red.Handler(h)), red: red, tls: cfg.tlsConfig(),
+		global: cfg.Domain == "", learn: cfg.Domain != "" && len(cfg.Queues) == 0, tenants: map[string]bool{},
+		sleep: sleepCtx, maxEarlyBytes: maxEarlyBytes, refusals: map[string]string{},
+		stats: Stats{
+			ConnectionErrors: zeroCounts(Stages), InvalidMessages: zeroCounts(InvalidReasons),
+			Events:  zeroCounts(append(slices.Clone(KnownEventTypes), TypeOther)),
+			Ignored: zeroCounts(IgnoredReasons), Subscriptions: map[string]bool{},
+		},
 	}
 	for _, t := range cfg.Tenants {
 		c.tenants[t] = true
 	}
-	h := slog.DiscardHandler
-	if cfg.Logger != nil {
-		h = cfg.Logger.Handler()
-	}
-	c.log = slog.New(c.red.Handler(h))
-	if cfg.TLS.InsecureSkipVerify {
-		c.log.Warn("TLS certificate verification of the PBX is disabled: anyone on the path can impersonate it and read the password", "url", cfg.URL)
-	}
-	c.stats = Stats{
-		ConnectionErrors: zeroCounts(Stages),
-		InvalidMessages:  zeroCounts(InvalidReasons),
-		Events:           zeroCounts(append(slices.Clone(KnownEventTypes), TypeOther)),
-		Ignored:          zeroCounts(IgnoredReasons),
-		Subscriptions:    map[string]bool{},
-	}
 	for _, t := range cfg.topics() {
 		c.stats.Subscriptions[t] = false
+	}
+	if cfg.TLS.InsecureSkipVerify {
+		c.log.Warn("TLS certificate verification of the PBX is disabled: anyone on the path can impersonate it and read the password", "url", cfg.URL)
 	}
 	return c, nil
 }
@@ -172,21 +159,14 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		}
 		var e *Error
 		errors.As(err, &e)
-		var delay time.Duration
-		if IsLoginRefused(err) {
-			// Logged every time: each refusal brings an account lock closer.
-			delay = login.next()
-			c.log.Error("the PBX refused the login; run portsip_exporter check with the same settings to see why",
-				"pbx_error", e.PBXError, "retry_in", delay.Round(time.Second))
-			c.lastFailure = ""
-		} else {
-			if e != nil && (e.Stage == StageSubscribe || e.Stage == StageRead) {
-				login.reset()
-			}
-			delay = retry.next()
-			c.logFailure(e, upFor > 0, delay)
+		if e != nil && (e.Stage == StageSubscribe || e.Stage == StageRead) {
+			login.reset() // the login worked
 		}
-		if !c.sleep(ctx, delay) {
+		delay := retry.next
+		if IsLoginRefused(err) {
+			delay = login.next
+		}
+		if !c.sleep(ctx, c.logFailure(e, upFor > 0, delay())) {
 			break
 		}
 	}
@@ -199,13 +179,18 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 // Run, Check and Feed all go through here. upFor is how long the session
 // was up (0 when it never came up).
 func (c *Client) attempt(ctx context.Context, h Handler, listen time.Duration, fed *session) (s *session, upFor time.Duration, err error) {
-	c.countAttempt()
+	c.mu.Lock()
+	c.stats.ConnectionAttempts++
+	c.mu.Unlock()
 	s = fed
 	if s == nil {
 		s, err = c.connect(ctx)
 	}
 	if err == nil {
-		err = s.handshake(ctx)
+		err = s.auth(ctx)
+	}
+	if err == nil {
+		err = s.subscribeAll(ctx)
 	}
 	if err == nil {
 		upAt := time.Now()
@@ -255,12 +240,6 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
-func (c *Client) countAttempt() {
-	c.mu.Lock()
-	c.stats.ConnectionAttempts++
-	c.mu.Unlock()
-}
-
 func (c *Client) count(m map[string]uint64, key string) {
 	c.mu.Lock()
 	m[key]++
@@ -272,9 +251,7 @@ func (c *Client) countEvent(ev Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, known := c.stats.Events[t]; !known {
-		// Unknown types arrive as *Unknown; anything not in the catalogue
-		// is "other" so a hostile PBX cannot grow the map.
-		t = TypeOther
+		t = TypeOther // a hostile PBX must not grow the map
 	}
 	c.stats.Events[t]++
 	c.stats.LastEvent = ev.Head().Received
@@ -296,45 +273,43 @@ func (c *Client) publish(up bool, topics map[string]bool) {
 }
 
 func (c *Client) logUp(topics map[string]bool) {
-	var accepted, refused []string
+	var refused []string
 	for t, ok := range topics {
-		if ok {
-			accepted = append(accepted, t)
-		} else {
+		if !ok {
 			refused = append(refused, t)
 		}
 	}
-	slices.Sort(accepted)
 	slices.Sort(refused)
-	attrs := []any{"url", c.cfg.URL, "topics", accepted}
-	if len(refused) > 0 {
-		attrs = append(attrs, "refused", refused)
-	}
-	c.log.Info("connected to the PBX", attrs...)
+	c.log.Info("connected to the PBX", "url", c.cfg.URL, "topics", slices.Sorted(maps.Keys(topics)), "refused", refused)
 	c.lastFailure = ""
 }
 
-// logFailure logs a failed attempt or a lost session once per change of
-// state: a failure of the same stage, kind and PBX text as the previous
-// one goes to debug, so a PBX that stays down for hours does not flood
-// the log.
-func (c *Client) logFailure(e *Error, wasUp bool, retry time.Duration) {
+// logFailure logs why the attempt before retry failed and returns retry.
+// A refused login is an error every time: each brings an account lock
+// closer. Anything else is logged once per change of state: a failure of
+// the same stage, kind and PBX text as the one before goes to debug, so a
+// PBX that stays down for hours does not flood the log.
+func (c *Client) logFailure(e *Error, wasUp bool, retry time.Duration) time.Duration {
 	if e == nil {
-		return
+		return retry
 	}
 	attrs := []any{"err", e, "stage", e.Stage, "kind", e.Kind, "retry_in", retry.Round(time.Millisecond)}
-	if wasUp {
-		c.log.Warn("connection to the PBX lost", attrs...)
-		c.lastFailure = ""
-		return
-	}
-	key := e.Stage + "/" + string(e.Kind) + "/" + e.PBXError
-	if key == c.lastFailure {
-		c.log.Debug("still cannot connect to the PBX", attrs...)
-		return
-	}
+	key, last := e.Stage+"/"+string(e.Kind)+"/"+e.PBXError, c.lastFailure
 	c.lastFailure = key
-	c.log.Warn("cannot connect to the PBX", attrs...)
+	switch {
+	case e.Kind == KindAuth:
+		c.lastFailure = ""
+		c.log.Error("the PBX refused the login; run portsip_exporter check with the same settings to see why",
+			"pbx_error", e.PBXError, "retry_in", retry.Round(time.Second))
+	case wasUp:
+		c.lastFailure = ""
+		c.log.Warn("connection to the PBX lost", attrs...)
+	case key == last:
+		c.log.Debug("still cannot connect to the PBX", attrs...)
+	default:
+		c.log.Warn("cannot connect to the PBX", attrs...)
+	}
+	return retry
 }
 
 // maxRefusals bounds the refusals remembered (see logRefusal).

@@ -573,3 +573,53 @@ func TestForeignPBXLargeEventsWhileSubscribing(t *testing.T) {
 		t.Errorf("calls %v, want SessionUp then the three events", calls)
 	}
 }
+
+// In tenant mode the logged-in tenant is the tenant_id of the first event
+// naming one, for the Client's life: another tenant's events (a PBX that
+// leaks them) are ignored, not applied and not learnt from, even when a
+// later session starts with them.
+func TestForeignPBXLeaksOtherTenantsInTenantMode(t *testing.T) {
+	var conns atomic.Int32
+	var mu sync.Mutex
+	var learnt []string
+	url := startForeignPBX(t, func(c *foreignConn) {
+		first := conns.Add(1) == 1
+		if !c.auth(`{"command":"auth","status":0}`) {
+			return
+		}
+		if _, ok := c.subscribes(2); !ok { // queue management and CDRs, unanswered
+			return
+		}
+		if first {
+			c.send(queueCreated("8001", "A"))
+			c.send(queueCreated("8002", "B"))
+			c.send(`{"event_type":"call_start","call_id":"1"}`)
+		} else {
+			c.send(queueCreated("8003", "B"))
+			c.send(queueCreated("8004", "A"))
+		}
+		for cmd, ok := c.cmd(); ok; cmd, ok = c.cmd() {
+			q, _ := cmd["queues"].([]any)
+			mu.Lock()
+			learnt = append(learnt, fmt.Sprint(q...))
+			mu.Unlock()
+			if first {
+				return // drop the session once it learnt its queue
+			}
+		}
+	})
+	c := newClient(t, testConfig(url, nil))
+	h := &handler{}
+	run(t, c, h)
+	waitFor(t, "queue 8004 learnt", func() bool { mu.Lock(); defer mu.Unlock(); return slices.Contains(learnt, "8004") })
+	mu.Lock()
+	got := slices.Clone(learnt)
+	mu.Unlock()
+	if !slices.Equal(got, []string{"8001", "8004"}) {
+		t.Errorf("subscribed queues %v, want 8001 and 8004 of tenant A only", got)
+	}
+	want := map[string]uint64{IgnoredOtherTenant: 2, IgnoredNoTenant: 1}
+	if st := c.Stats(); !mapsEqual(st.Ignored, want) || st.Events[TypeQueueCreated] != 2 {
+		t.Errorf("ignored %v and %d queue_created applied; want %v and 2", st.Ignored, st.Events[TypeQueueCreated], want)
+	}
+}

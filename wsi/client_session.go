@@ -3,14 +3,9 @@ package wsi
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptrace"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,13 +42,10 @@ type subscription struct {
 	err     string // the PBX's error text when refused
 }
 
-// session is one connection to the PBX, or one recorded attempt (Feed:
-// conn is nil). The goroutine that opened it runs the protocol (auth,
-// subscriptions, queue discovery) and calls the Handler; a reader
-// goroutine reads and decodes frames; a pinger goroutine sends pings.
-// Only the session goroutine writes data frames; pings and the close
-// frame go through WriteControl, which gorilla allows concurrently with
-// one other writer. See ARCHITECTURE.md for the state machine.
+// session is one connection to the PBX (conn.go), or one recorded attempt
+// (Feed: conn is nil). The goroutine that opened it runs the protocol:
+// auth, subscriptions, queue discovery, the Handler calls. See
+// ARCHITECTURE.md for its state machine.
 type session struct {
 	c    *Client
 	conn *websocket.Conn
@@ -80,187 +72,6 @@ type session struct {
 
 func (c *Client) newSession(conn *websocket.Conn, frames chan frame, done chan struct{}) *session {
 	return &session{c: c, conn: conn, frames: frames, done: done, queues: map[string]*subscription{}}
-}
-
-// connect dials and starts the session's reader and pinger.
-func (c *Client) connect(ctx context.Context) (*session, error) {
-	c.log.Debug("connecting to the PBX", "url", c.cfg.URL)
-	conn, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s := c.newSession(conn, make(chan frame, 16), make(chan struct{}))
-	ping := 2 * c.cfg.PingInterval
-	// A pong or a ping proves the PBX alive, except in the middle of a
-	// message, which must arrive whole in time (see readLoop).
-	alive := func() {
-		if !s.inMessage {
-			_ = conn.SetReadDeadline(time.Now().Add(ping))
-		}
-	}
-	conn.SetPongHandler(func(string) error { alive(); return nil })
-	conn.SetPingHandler(func(data string) error {
-		alive()
-		// A failed pong means a broken connection, which the next read
-		// reports with a better error than this write would.
-		_ = conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.cfg.HandshakeTimeout))
-		return nil
-	})
-	s.wg.Add(2)
-	go s.readLoop()
-	go s.pingLoop()
-	return s, nil
-}
-
-func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	// The timeout is ours, not gorilla's HandshakeTimeout: gorilla cancels
-	// its own derived context on return, which would close the connection
-	// through the AfterFunc below.
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
-	defer cancel()
-	// How far the dial got says what failed, without reading error texts.
-	var connected, answered bool
-	var tlsErr error
-	dctx = httptrace.WithClientTrace(dctx, &httptrace.ClientTrace{
-		GotConn:              func(httptrace.GotConnInfo) { connected = true },
-		TLSHandshakeDone:     func(_ tls.ConnectionState, err error) { tlsErr = err },
-		GotFirstResponseByte: func() { answered = true },
-	})
-	// gorilla bounds the upgrade by a deadline only, so a cancel of ctx
-	// would wait for it; closing the TCP connection on cancel makes
-	// shutdown prompt even against a PBX that never answers the upgrade.
-	var stop func() bool
-	d := websocket.Dialer{
-		Proxy:           http.ProxyFromEnvironment,
-		TLSClientConfig: c.tls,
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err == nil {
-				stop = context.AfterFunc(ctx, func() { conn.Close() })
-			}
-			return conn, err
-		},
-	}
-	conn, resp, err := d.DialContext(dctx, c.cfg.URL, nil)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	if stop != nil && !stop() && err == nil {
-		// The context ended just as the handshake completed.
-		conn.Close()
-		err = dctx.Err()
-	}
-	switch kind := dialKind(err, tlsErr, connected, answered); {
-	case err == nil:
-		return conn, nil
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
-		err = fmt.Errorf("%w (HTTP %s): is this the WSI endpoint, e.g. wss://pbx:8887/wsi?", err, clip(resp.Status, 64))
-		fallthrough
-	default:
-		if kind == KindNoAnswer && (dctx.Err() != nil || isTimeout(err)) {
-			err = fmt.Errorf("no WebSocket handshake within %s: %w", c.cfg.HandshakeTimeout, err)
-		}
-		return nil, c.fail(StageDial, kind, err)
-	}
-}
-
-// close ends the session: a close frame (best effort), the connection, and
-// waits for the reader and the pinger.
-func (s *session) close() {
-	if s.conn == nil {
-		return
-	}
-	close(s.done)
-	_ = s.conn.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	s.conn.Close()
-	s.wg.Wait()
-}
-
-func (s *session) pingLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.c.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-			// A failed ping is for the reader to notice, by the broken
-			// connection or the missing pongs.
-			_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.c.cfg.HandshakeTimeout))
-		}
-	}
-}
-
-// readLoop reads frames until the connection fails. A frame that cannot be
-// used (binary, oversized, undecodable) is counted and skipped: one bad
-// frame never ends a session. Valid frames go to the session goroutine,
-// which blocks the reader when the Handler is slow: back-pressure, not
-// loss.
-func (s *session) readLoop() {
-	defer s.wg.Done()
-	defer close(s.frames)
-	c := s.c
-	limit, dead := c.cfg.MaxMessageSize, 2*c.cfg.PingInterval
-	for {
-		// Set before every read, not only on frames: a slow Handler must
-		// not make a live PBX look dead.
-		s.inMessage = false
-		_ = s.conn.SetReadDeadline(time.Now().Add(dead))
-		typ, r, err := s.conn.NextReader()
-		if err == nil {
-			// A message must arrive whole within two periods of its first
-			// frame: a PBX trickling one, pongs in between, is not alive.
-			s.inMessage = true
-			_ = s.conn.SetReadDeadline(time.Now().Add(dead))
-			s.buf.Reset()
-			var n int64
-			n, err = s.buf.ReadFrom(io.LimitReader(r, limit+1))
-			if err == nil && n > limit {
-				_, err = io.Copy(io.Discard, r)
-			}
-			switch {
-			case err != nil:
-			case typ == websocket.BinaryMessage:
-				c.count(c.stats.InvalidMessages, ReasonBinaryFrame)
-				c.log.Debug("binary frame skipped")
-			case n > limit:
-				c.count(c.stats.InvalidMessages, ReasonOversized)
-				c.log.Debug("oversized frame skipped", "limit", limit)
-			default:
-				if !c.deliver(s.frames, s.done, s.buf.Bytes(), time.Now()) {
-					return
-				}
-			}
-		}
-		if err != nil {
-			s.readErr = s.readError(err)
-			return
-		}
-		if s.buf.Cap() > 1<<20 {
-			// One burst of large frames must not pin megabytes for the
-			// life of the session.
-			s.buf = bytes.Buffer{}
-		}
-	}
-}
-
-func (s *session) readError(err error) error {
-	var ce *websocket.CloseError
-	switch {
-	case errors.As(err, &ce):
-		// The PBX's reason may echo the password: cut it out here, before
-		// the error is wrapped, kept or printed anywhere.
-		ce.Text = s.c.text(ce.Text)
-	case isTimeout(err) && s.inMessage:
-		return fmt.Errorf("a message from the PBX did not arrive whole within %s (two ping periods): %w", 2*s.c.cfg.PingInterval, err)
-	case isTimeout(err):
-		return fmt.Errorf("no frame or pong from the PBX for %s (two ping periods): %w", 2*s.c.cfg.PingInterval, err)
-	}
-	return err
 }
 
 // deliver decodes a text frame read at `at` and sends each of its objects
@@ -392,15 +203,6 @@ func (s *session) broke(ctx context.Context, stage string, refusal Kind, err err
 	return e
 }
 
-// handshake authenticates and subscribes; the session is up when it
-// returns nil.
-func (s *session) handshake(ctx context.Context) error {
-	if err := s.auth(ctx); err != nil {
-		return err
-	}
-	return s.subscribeAll(ctx)
-}
-
 type authCommand struct {
 	Command         string `json:"command"`
 	Username        string `json:"username,omitempty"`
@@ -429,12 +231,18 @@ func (s *session) auth(ctx context.Context) error {
 			return nil
 		}
 		e := c.fail(StageAuth, KindAuth, nil)
-		if e.PBXError = c.text(f.reply.Error); e.PBXError == "" {
-			e.PBXError = fmt.Sprintf("status %d", f.reply.Status)
-		}
+		e.PBXError = c.refusal(f.reply)
 		e.Err = errors.New("the PBX refused authentication: " + e.PBXError)
 		return e
 	}
+}
+
+// refusal is the PBX's text for a refused command, made safe to keep.
+func (c *Client) refusal(r *Reply) string {
+	if t := c.text(r.Error); t != "" {
+		return t
+	}
+	return fmt.Sprintf("status %d", r.Status)
 }
 
 // Bounds on what a session holds for a PBX that sends too much: events
@@ -597,9 +405,7 @@ func (s *session) handleReply(r *Reply) {
 		sub.decided, sub.replied, sub.ok = true, true, r.OK()
 		sub.err = ""
 		if !sub.ok {
-			if sub.err = c.text(r.Error); sub.err == "" {
-				sub.err = fmt.Sprintf("status %d", r.Status)
-			}
+			sub.err = c.refusal(r)
 			c.logRefusal(sub)
 		} else {
 			delete(c.refusals, sub.topic+"/"+sub.queue)

@@ -856,11 +856,28 @@ func TestClientHandshakeTimeout(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Check took %v with a 200ms handshake timeout", took)
 	}
+	if e.Kind != KindNoAnswer {
+		t.Errorf("kind %q, want %q", e.Kind, KindNoAnswer)
+	}
+
+	// The same timeout again and again is warned about once: the error's
+	// text changes (the local port, which deadline fired first), its
+	// stage and kind do not.
+	var logs logBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, cfg)
+	stop := run(t, c, &handler{})
+	waitFor(t, "three timeouts", func() bool { return c.Stats().ConnectionErrors[StageDial] >= 3 })
+	stop()
+	if n := logs.count("level=WARN"); n != 1 {
+		t.Errorf("%d warnings for one unchanged failure, want 1:\n%s", n, logs.String())
+	}
 
 	// A cancel during a long handshake ends Run at once.
 	cfg.HandshakeTimeout = time.Minute
-	stop := run(t, newClient(t, cfg), &handler{})
-	waitFor(t, "the connection accepted", func() bool { return accepted() == 2 })
+	before := accepted()
+	stop = run(t, newClient(t, cfg), &handler{})
+	waitFor(t, "the connection accepted", func() bool { return accepted() == before+1 })
 	start = time.Now()
 	stop()
 	if took := time.Since(start); took > time.Second {

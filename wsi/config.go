@@ -102,22 +102,13 @@ var minPingInterval = MinPingInterval
 // Field names a Config field in a ConfigError, as its Go name.
 type Field string
 
-// Fields a ConfigError may name.
+// Fields a ConfigError may name; FieldTimings stands for the durations
+// and sizes no command line sets.
 const (
-	FieldURL                Field = "URL"
-	FieldUsername           Field = "Username"
-	FieldExtensionNumber    Field = "ExtensionNumber"
-	FieldPassword           Field = "Password"
-	FieldPasswordFile       Field = "PasswordFile"
-	FieldDomain             Field = "Domain"
-	FieldTenants            Field = "Tenants"
-	FieldQueues             Field = "Queues"
-	FieldExtensions         Field = "Extensions"
-	FieldCAFile             Field = "TLS.CAFile"
-	FieldServerName         Field = "TLS.ServerName"
-	FieldInsecureSkipVerify Field = "TLS.InsecureSkipVerify"
-	FieldPingInterval       Field = "PingInterval"
-	FieldTimings            Field = "timings" // the other durations and sizes
+	FieldURL, FieldUsername, FieldExtensionNumber, FieldDomain        Field = "URL", "Username", "ExtensionNumber", "Domain"
+	FieldPassword, FieldPasswordFile, FieldPingInterval, FieldTimings Field = "Password", "PasswordFile", "PingInterval", "timings"
+	FieldTenants, FieldQueues, FieldExtensions                        Field = "Tenants", "Queues", "Extensions"
+	FieldCAFile, FieldServerName, FieldInsecureSkipVerify             Field = "TLS.CAFile", "TLS.ServerName", "TLS.InsecureSkipVerify"
 )
 
 // ConfigError is a configuration mistake. Its message names the fields it
@@ -262,17 +253,17 @@ func (c *Config) checkTimings() error {
 	if c.PingInterval != 0 && (c.PingInterval < minPingInterval || c.PingInterval > MaxPingInterval) {
 		return bad(FieldPingInterval, fmt.Sprintf("%%s: must be at least %s and at most %s, got %s", minPingInterval, MaxPingInterval, c.PingInterval))
 	}
-	for _, d := range []struct{ v, def *time.Duration }{
-		{&c.PingInterval, ptr(DefaultPingInterval)}, {&c.HandshakeTimeout, ptr(DefaultHandshakeTimeout)},
-		{&c.SubscribeTimeout, ptr(DefaultSubscribeTimeout)}, {&c.BackoffInitial, ptr(DefaultBackoffInitial)},
-		{&c.BackoffMax, ptr(DefaultBackoffMax)}, {&c.HealthyAfter, ptr(DefaultHealthyAfter)},
-		{&c.LoginBackoffInitial, ptr(DefaultLoginBackoffInitial)}, {&c.LoginBackoffMax, ptr(DefaultLoginBackoffMax)},
+	for d, def := range map[*time.Duration]time.Duration{
+		&c.PingInterval: DefaultPingInterval, &c.HandshakeTimeout: DefaultHandshakeTimeout,
+		&c.SubscribeTimeout: DefaultSubscribeTimeout, &c.BackoffInitial: DefaultBackoffInitial,
+		&c.BackoffMax: DefaultBackoffMax, &c.HealthyAfter: DefaultHealthyAfter,
+		&c.LoginBackoffInitial: DefaultLoginBackoffInitial, &c.LoginBackoffMax: DefaultLoginBackoffMax,
 	} {
-		if *d.v < 0 {
+		if *d < 0 {
 			return bad(FieldTimings, "%s: no duration may be negative")
 		}
-		if *d.v == 0 {
-			*d.v = *d.def
+		if *d == 0 {
+			*d = def
 		}
 	}
 	if c.BackoffMax < c.BackoffInitial || c.LoginBackoffMax < c.LoginBackoffInitial {
@@ -283,8 +274,6 @@ func (c *Config) checkTimings() error {
 	}
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // topics is what the mode subscribes, in order: a system administrator
 // the global topics with "tenants", a tenant user the tenant topics

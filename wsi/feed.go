@@ -55,30 +55,24 @@ func (c *Client) tapDown(err error) {
 // the session stays as it was, up included.
 var errFeedEnd = errors.New("end of the recording")
 
-// NewReplay returns a Client for Feed that never connects. Only what
-// decides how frames are read is used: the mode (Domain: any non-empty
-// value means tenant mode; Tenants, Queues, Extensions), MaxMessageSize,
-// Logger and Tap.
+// NewReplay returns a Client for Feed that never connects. Of cfg, only
+// the mode (Domain: any value means tenant mode; Tenants, Queues,
+// Extensions), Logger and Tap are used.
 func NewReplay(cfg Config) (*Client, error) {
 	cfg.URL, cfg.Username, cfg.ExtensionNumber, cfg.Password, cfg.PasswordFile = "ws://replay.invalid/wsi", "replay", "", "-", ""
 	cfg.TLS = TLSConfig{}
 	return New(cfg)
 }
 
-// Feed runs recorded Records through exactly what Run does after the
-// socket: the same decoding (a byte order mark, several objects in a
-// frame), the same counting of invalid frames and events, the same tenant
-// filter and queue learning, the same session state machine deciding
-// auth and subscriptions from the recorded replies, and the same Handler
-// calls. The recorded boundaries stand in for what only a live
-// connection knows: an up record for a subscribe timeout, a down record
-// for the end of the attempt. A frame's receive time is its Record's
-// Time, so Stats (a collector's StatsSource) count as they did live.
-//
-// Feed returns when records are exhausted or ctx is done, leaving the
-// last session as it was (still up if it was up when the recording
-// stopped). records is read from another goroutine; it should stop
-// when ctx is done.
+// Feed runs recorded Records through exactly the path a live frame takes
+// after the socket (see the package doc), the recorded boundaries
+// standing in for what only a connection knows: an up record for a
+// subscribe timeout, a down record for the end of an attempt. An event's
+// Received is its Record's Time, so that Stats (a collector's
+// StatsSource) count as they did live. Feed returns when records run out
+// or ctx is done, leaving the last session as it was (up, if it was up
+// when the recording stopped). records is read from another goroutine;
+// it should stop when ctx is done.
 func (c *Client) Feed(ctx context.Context, records iter.Seq[Record], h Handler) error {
 	in, done, fed := make(chan frame, 16), make(chan struct{}), make(chan struct{})
 	go func() {
