@@ -52,10 +52,21 @@ type wsiTLSConfig struct {
 
 // wsiVars are the defaults and bounds wsi owns, for the flags' help.
 func wsiVars() map[string]string {
+	// "1h", not "1h0m0s": kong parses either, people read the first.
+	short := func(d time.Duration) string {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = s[:len(s)-2]
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = s[:len(s)-2]
+		}
+		return s
+	}
 	return map[string]string{
-		"ping_interval":     wsi.DefaultPingInterval.String(),
-		"min_ping_interval": wsi.MinPingInterval.String(),
-		"max_ping_interval": wsi.MaxPingInterval.String(),
+		"ping_interval":     short(wsi.DefaultPingInterval),
+		"min_ping_interval": short(wsi.MinPingInterval),
+		"max_ping_interval": short(wsi.MaxPingInterval),
 	}
 }
 

@@ -120,7 +120,7 @@ func TestPendingSubscriptionsAndRefusalsStayBounded(t *testing.T) {
 	s := c.newSession(nil, nil, nil)
 	s.up, s.sawReply = true, true
 	for i := range 10 * maxPending {
-		if err := s.subscribeQueue(fmt.Sprint(i)); err != nil {
+		if err := s.subscribe(TopicQueueEvents, fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

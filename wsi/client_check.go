@@ -10,12 +10,9 @@ import (
 // CheckResult is what one Check attempt saw.
 type CheckResult struct {
 	Topics map[string]TopicResult // by topic subscribed
-	// Other counts events whose type belongs to no subscribed topic
-	// (unknown event types included, at most maxCheckTypes of them).
-	Other map[string]int
-	// Tenants counts the events applied per tenant: every configured
-	// tenant (global mode) or the logged-in one (tenant mode). A tenant
-	// with none may be a mistyped id.
+	Other  map[string]int         // events of a type no subscribed topic carries, unknown ones included
+	// Tenants counts the events applied per tenant: each configured one
+	// (global mode), or the logged-in one. None may mean a mistyped id.
 	Tenants map[string]int
 }
 
@@ -29,9 +26,8 @@ type TopicResult struct {
 
 // Check makes one attempt (no reconnect): connects, authenticates,
 // subscribes, then listens for the given duration, handing what it reads
-// to h as well when h is not nil. A failure is an *Error whose Stage and
-// Kind say where and why it failed. When the attempt got as far as
-// subscribing, the result is returned too, with each topic's outcome.
+// to h too when h is not nil. A failure is an *Error; once the attempt got
+// as far as subscribing, the result comes too, with each topic's outcome.
 func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*CheckResult, error) {
 	rec := &checkHandler{h: h, types: map[string]int{}, tenants: map[string]int{}}
 	for _, t := range c.cfg.Tenants {
@@ -92,12 +88,11 @@ func (c *Client) topicOf(eventType string) string {
 	return t
 }
 
-// maxCheckTypes bounds the event types a Check tells apart: the rest of
-// a PBX's inventions are counted as TypeOther.
+// maxCheckTypes bounds the event types a Check tells apart: a PBX's
+// further inventions count as TypeOther.
 const maxCheckTypes = 64
 
-// checkHandler is the Handler of a Check: it counts event types and
-// tenants, and passes everything on.
+// checkHandler counts event types and tenants, and passes everything on.
 type checkHandler struct {
 	h       Handler
 	types   map[string]int

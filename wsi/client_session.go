@@ -274,21 +274,14 @@ func (s *session) subscribeAll(ctx context.Context) error {
 	c := s.c
 	var err error
 	for _, t := range c.cfg.topics() {
+		queues := []string{""}
 		if t == TopicQueueEvents {
-			for _, q := range c.cfg.Queues {
-				if err == nil {
-					err = s.subscribeQueue(q)
-				}
+			queues = c.cfg.Queues
+		}
+		for _, q := range queues {
+			if err == nil {
+				err = s.subscribe(t, q)
 			}
-		} else if err == nil {
-			var cmd subscribeCommand
-			if c.global {
-				cmd.Tenants = c.cfg.Tenants
-			}
-			if t == TopicExtensionEvents {
-				cmd.Extensions = c.cfg.Extensions
-			}
-			err = s.subscribe(&subscription{topic: t}, cmd)
 		}
 	}
 	if err != nil {
@@ -332,9 +325,18 @@ func (s *session) subscribeAll(ctx context.Context) error {
 	return e
 }
 
-func (s *session) subscribe(sub *subscription, cmd subscribeCommand) error {
-	cmd.Command = "subscribe"
-	cmd.Topics = []string{sub.topic}
+// subscribe sends one subscription: a topic, or queue_events for one
+// queue.
+func (s *session) subscribe(topic, queue string) error {
+	cmd, sub := subscribeCommand{Command: "subscribe", Topics: []string{topic}}, &subscription{topic: topic, queue: queue}
+	switch {
+	case s.c.global:
+		cmd.Tenants = s.c.cfg.Tenants
+	case topic == TopicExtensionEvents:
+		cmd.Extensions = s.c.cfg.Extensions
+	case queue != "":
+		cmd.Queues, s.queues[queue] = []string{queue}, sub
+	}
 	if err := s.write(cmd); err != nil {
 		return err
 	}
@@ -352,15 +354,6 @@ func (s *session) subscribe(sub *subscription, cmd subscribeCommand) error {
 		}
 		s.pending = append(s.pending, sub)
 	}
-	return nil
-}
-
-func (s *session) subscribeQueue(q string) error {
-	sub := &subscription{topic: TopicQueueEvents, queue: q}
-	if err := s.subscribe(sub, subscribeCommand{Queues: []string{q}}); err != nil {
-		return err
-	}
-	s.queues[q] = sub
 	return nil
 }
 
@@ -529,7 +522,7 @@ func (s *session) handleEvent(ev Event, h Handler) error {
 		case len(s.queues) >= maxLearntQueues || len(qm.QueueNumber) > maxQueueNumber:
 			c.log.Debug("queue not subscribed: too many queues, or too long a number", "queue", clip(qm.QueueNumber, maxQueueNumber))
 		default:
-			err = s.subscribeQueue(qm.QueueNumber)
+			err = s.subscribe(TopicQueueEvents, qm.QueueNumber)
 		}
 		s.publish()
 		if err != nil {

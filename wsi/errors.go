@@ -18,11 +18,10 @@ const (
 // Stages lists every stage, in a stable order.
 var Stages = []string{StageDial, StageAuth, StageSubscribe, StageRead}
 
-// Kind is what went wrong, decided where it happened, for a person to act
-// on (check's report) and for the back-off (a refused login waits longer).
+// Kind is what went wrong, decided where it happened: for a person to act
+// on (check's report), and for the back-off (a refused login waits longer).
 type Kind string
 
-// Failure kinds.
 const (
 	KindDNS         Kind = "dns"         // the PBX's host name does not resolve
 	KindUnreachable Kind = "unreachable" // no TCP connection (refused, filtered, no route, the proxy)
@@ -34,13 +33,11 @@ const (
 	KindLost        Kind = "lost"        // the connection broke or went silent
 )
 
-// Error is a failed session attempt or a session that ended: the stage it
-// failed at and what kind of failure it is. Its text never contains the
-// password.
-//
-// Err wraps the cause, so errors.As finds a TLS failure
-// (*tls.CertificateVerificationError, x509.HostnameError,
-// tls.RecordHeaderError, ...) or a *net.OpError behind a StageDial error.
+// Error is a failed session attempt or a session that ended, with the stage
+// and the kind of the failure. Its text never contains the password. Err
+// wraps the cause: errors.As finds a TLS failure
+// (*tls.CertificateVerificationError, x509.HostnameError, ...) or a
+// *net.OpError behind a StageDial error.
 type Error struct {
 	Stage string
 	Kind  Kind
