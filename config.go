@@ -258,7 +258,7 @@ func (c *collectorConfig) config() collector.Config {
 // logConfig is --log.*.
 type logConfig struct {
 	Level  string `name:"level" default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above: ${enum}."`
-	Format string `name:"format" default:"text" enum:"text,json" help:"Log format: text (coloured on a terminal) or json (one object per line)."`
+	Format string `name:"format" default:"text" enum:"text,logfmt,json" help:"Log format: text (for people; coloured on a terminal), logfmt (key=value pairs) or json (one object per line)."`
 }
 
 // pathError shortens *fs.PathError messages to "<path>: <reason>" without

@@ -85,7 +85,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 		t.Errorf("listen addresses = %q, want %q", c.Run.Web.ListenAddresses, w)
 	}
 	if c.Run.Web.TelemetryPath != "/m" {
-		t.Errorf("telemetry path = %q", c.Run.Web.TelemetryPath)
+		t.Errorf("web config = %+v", c.Run.Web)
 	}
 	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour, DefaultSLATime: 45 * time.Second,
 		Limits: collector.DefaultLimits}
@@ -161,8 +161,9 @@ func TestDefaults(t *testing.T) {
 	if cmd != "demo" {
 		t.Fatalf("command = %q", cmd)
 	}
-	if !reflect.DeepEqual(c.Demo.Web.ListenAddresses, []string{":" + defaultPort}) || c.Demo.Web.TelemetryPath != "/metrics" || c.Demo.Web.ConfigFile != "" {
-		t.Errorf("web defaults = %+v", c.Demo.Web)
+	wantWeb := webConfig{ListenAddresses: []string{":" + defaultPort}, TelemetryPath: "/metrics"}
+	if !reflect.DeepEqual(c.Demo.Web, wantWeb) {
+		t.Errorf("web defaults = %+v, want %+v", c.Demo.Web, wantWeb)
 	}
 	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour,
 		DefaultSLATime: collector.DefaultSLATime, Limits: collector.DefaultLimits}
@@ -267,6 +268,16 @@ func TestBadConfiguration(t *testing.T) {
 		{"zero SLA time", []string{"demo", "--collector.default-sla-time=0s"}, nil, "--collector.default-sla-time: must be positive"},
 		{"check without tenants", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
+		{"bad log format", []string{"demo", "--log.format=yaml"}, nil, `--log.format must be one of "text","logfmt","json"`},
+		{"mistyped command", []string{"chek", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, `unknown command "chek", did you mean "check"?`},
+		{"mistyped command after flags", []string{"--log.level", "debug", "dmeo"}, nil, `unknown command "dmeo", did you mean "demo"?`},
+		{"unknown command", []string{"serve"}, nil, `unknown command "serve" (the exporter itself needs none; the others are demo, check)`},
+		// Each command refuses the flags it has no use for, before or
+		// after its name.
+		{"wsi flag to demo", []string{"demo", "--wsi.url=" + url}, nil, "unknown flag --wsi.url"},
+		{"wsi flag before demo", []string{"--wsi.url", url, "demo"}, nil, "unknown flag --wsi.url"},
+		{"web flag to check", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.listen-address=:1"}, nil, "unknown flag --web.listen-address"},
+		{"collector flag to check", []string{"check", "--collector.call-expiry=1h"}, nil, "unknown flag --collector.call-expiry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,41 +318,120 @@ func TestBadConfiguration(t *testing.T) {
 	}
 }
 
-func TestHelpAndVersion(t *testing.T) {
-	clearEnv(t)
+// help runs the program with args and returns what it printed, failing
+// unless it exited 0.
+func help(t *testing.T, args ...string) string {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("--help: exit %d, stderr %q", code, stderr.String())
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("%q: exit %d, stderr %q", args, code, stderr.String())
 	}
-	for _, want := range []string{"Usage: portsip_exporter", "Examples:", "demo", "check", "run --help", "PORTSIP_WSI_PASSWORD"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("--help output lacks %q", want)
-		}
-	}
+	return stdout.String()
+}
 
-	stdout.Reset()
-	if code := run(context.Background(), []string{"run", "--help"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("run --help: exit %d", code)
-	}
-	for _, want := range []string{"--wsi.url", "$PORTSIP_WSI_URL", "--wsi.tenant", "$PORTSIP_WSI_TENANTS", "--[no-]collector.agent-state", "--web.listen-address=:" + defaultPort, "--web.config.file"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("run --help output lacks %q", want)
+// The top-level --help lists the exporter's own flags, as node_exporter's
+// does, then the other commands; each command's help lists its flags and
+// no other command's.
+func TestHelp(t *testing.T) {
+	clearEnv(t)
+	top := help(t, "--help")
+	for _, want := range []string{
+		"Usage: portsip_exporter [flags]", "portsip_exporter <command> [flags]", "PORTSIP_WSI_PASSWORD",
+		"--wsi.url=wss://HOST:8887/wsi", "$PORTSIP_WSI_URL", "--wsi.tenant", "$PORTSIP_WSI_TENANTS", "--wsi.tls.ca-file",
+		"--web.listen-address=:" + defaultPort, "--web.config.file",
+		"--[no-]collector.agent-state",
+		"--log.level", "--log.format", "logfmt", "--version",
+		"PBX connection (WSI) flags:", "Web server flags:", "Collector flags:",
+		"Commands:", "  demo", "  check", "Examples:",
+	} {
+		if !strings.Contains(top, want) {
+			t.Errorf("--help lacks %q", want)
 		}
+	}
+	// Flags first, then the commands, then the examples.
+	if f, c, e := strings.Index(top, "--wsi.url"), strings.Index(top, "Commands:"), strings.Index(top, "Examples:"); !(f < c && c < e) {
+		t.Errorf("--help order: flags at %d, commands at %d, examples at %d", f, c, e)
+	}
+	// The exporter is no command of its own in the list.
+	if strings.Contains(top, "  run ") {
+		t.Errorf("--help lists the hidden run command:\n%s", top)
 	}
 	// The password is an environment variable only: no flag may take it.
-	if strings.Contains(stdout.String(), "--wsi.password=") {
-		t.Errorf("run --help offers a password flag")
+	if strings.Contains(top, "--wsi.password=") {
+		t.Errorf("--help offers a password flag")
+	}
+	for _, args := range [][]string{{"run", "--help"}, {"help"}, {"-h"}} {
+		if got := help(t, args...); got != top {
+			t.Errorf("%q differs from --help:\n%s", args, got)
+		}
 	}
 
-	stdout.Reset()
-	if code := run(context.Background(), []string{"--version"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("--version: exit %d", code)
+	for _, tt := range []struct {
+		args          []string
+		want, notWant []string
+	}{
+		{[]string{"demo", "--help"}, []string{"Usage: portsip_exporter demo", "--web.listen-address", "--collector.call-expiry", "--demo.seed", "--log.format"}, []string{"--wsi.", "Examples:"}},
+		{[]string{"check", "--help"}, []string{"Usage: portsip_exporter check", "--wsi.url", "--check.listen", "--log.level"}, []string{"--web.", "--collector."}},
+		{[]string{"help", "check"}, []string{"Usage: portsip_exporter check"}, []string{"--web."}},
+		{[]string{"--log.level=debug", "demo", "--help"}, []string{"Usage: portsip_exporter demo"}, []string{"--wsi."}},
+	} {
+		out := help(t, tt.args...)
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q lacks %q", tt.args, w)
+			}
+		}
+		for _, w := range tt.notWant {
+			if strings.Contains(out, w) {
+				t.Errorf("%q shows %q, which is not that command's", tt.args, w)
+			}
+		}
 	}
+}
+
+func TestVersion(t *testing.T) {
+	out := help(t, "--version")
 	b := getBuildInfo()
 	for _, want := range []string{programName, "version " + b.Version, "revision: " + b.Revision, b.GoVersion} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("--version output %q lacks %q", stdout.String(), want)
+		if !strings.Contains(out, want) {
+			t.Errorf("--version output %q lacks %q", out, want)
 		}
+	}
+}
+
+// A parse error points at the help of the command it happened in.
+func TestErrorPointsAtCommandHelp(t *testing.T) {
+	clearEnv(t)
+	for args, want := range map[string]string{
+		"demo --nope":    `Run "portsip_exporter demo --help" for the flags.`,
+		"check --nope":   `Run "portsip_exporter check --help" for the flags.`,
+		"--nope":         `Run "portsip_exporter --help" for the flags.`,
+		"run --nope":     `Run "portsip_exporter --help" for the flags.`,
+		"chek":           `Run "portsip_exporter --help" for the commands and flags.`,
+		"demo --wsi.url": `Run "portsip_exporter demo --help" for the flags.`,
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), strings.Fields(args), &stdout, &stderr); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+		if !strings.HasSuffix(stderr.String(), want+"\n") {
+			t.Errorf("%q: stderr %q, want it to end with %q", args, stderr.String(), want)
+		}
+	}
+}
+
+// Flags may come before the command's name as well as after it.
+func TestFlagsBeforeCommand(t *testing.T) {
+	clearEnv(t)
+	c, cmd := mustParse(t, "--log.level", "debug", "--web.listen-address=127.0.0.1:1234", "demo", "--demo.seed=3")
+	if cmd != "demo" || c.Log.Level != "debug" || c.Demo.Seed != 3 || !reflect.DeepEqual(c.Demo.Web.ListenAddresses, []string{"127.0.0.1:1234"}) {
+		t.Errorf("command %q, log %+v, demo %+v", cmd, c.Log, c.Demo)
+	}
+	// A flag's value that is a command's name is still the value.
+	t.Setenv("PORTSIP_WSI_PASSWORD", "x")
+	c, cmd = mustParse(t, "--wsi.url=ws://127.0.0.1:1/wsi", "--wsi.username", "check", "--wsi.tenant=1")
+	if cmd != "run" || c.Run.WSI.Username != "check" {
+		t.Errorf("command %q, user %q; want the exporter with user check", cmd, c.Run.WSI.Username)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -331,8 +332,16 @@ func TestListenAddressInUse(t *testing.T) {
 	if code != exitFailed {
 		t.Errorf("exit code = %d, want %d", code, exitFailed)
 	}
-	if !strings.Contains(stderr.String(), "--web.listen-address") || !strings.Contains(stderr.String(), "address already in use") {
-		t.Errorf("stderr = %q, want the flag and the reason", stderr.String())
+	// The flag, the reason, and what to do, with an address to try.
+	host, port, _ := net.SplitHostPort(e.addr)
+	p, _ := strconv.Atoi(port)
+	for _, want := range []string{
+		"--web.listen-address=" + e.addr + ": address already in use",
+		"choose another address, e.g. --web.listen-address=" + net.JoinHostPort(host, strconv.Itoa(p+1)),
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr = %q, want %q", stderr.String(), want)
+		}
 	}
 }
 

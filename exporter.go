@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -160,11 +163,37 @@ func listen(addrs []string) ([]net.Listener, error) {
 		l, err := net.Listen("tcp", a)
 		if err != nil {
 			closeAll(ls)
-			return nil, fmt.Errorf("--web.listen-address: %w", err)
+			return nil, listenError(a, err)
 		}
 		ls = append(ls, l)
 	}
 	return ls, nil
+}
+
+// listenError says what to do when addr cannot be listened on.
+func listenError(addr string, err error) error {
+	reason := err
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		reason = se.Err // "address already in use", without "listen tcp ...: bind:"
+	}
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "another program (another exporter, or this one already running?) listens there: stop it, or choose another address"
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65535 {
+				hint += ", e.g. --web.listen-address=" + net.JoinHostPort(host, strconv.Itoa(n+1))
+			}
+		}
+	case errors.Is(err, syscall.EACCES):
+		hint = "ports below 1024 need privileges; choose a port such as " + defaultPort
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "no interface of this machine has that address; leave the host out (:" + defaultPort + ") to listen on all of them"
+	default:
+		return fmt.Errorf("--web.listen-address=%s: %w", addr, err)
+	}
+	return fmt.Errorf("--web.listen-address=%s: %w: %s", addr, reason, hint)
 }
 
 func closeAll(ls []net.Listener) {

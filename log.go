@@ -13,8 +13,11 @@ func newLogger(w io.Writer, c logConfig) *slog.Logger {
 	var level slog.Level
 	// The enum tag restricts the text to names UnmarshalText knows.
 	_ = level.UnmarshalText([]byte(c.Level))
-	if c.Format == "json" {
+	switch c.Format {
+	case "json":
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	case "logfmt":
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 	}
 	return slog.New(tint.NewHandler(w, &tint.Options{
 		Level:      level,

@@ -36,6 +36,14 @@ func TestLogger(t *testing.T) {
 		t.Errorf("colour escapes written to a non-terminal: %q", out)
 	}
 
+	// logfmt: slog's key=value pairs, the ecosystem's usual machine format.
+	buf.Reset()
+	l = newLogger(&buf, logConfig{Level: "info", Format: "logfmt"})
+	l.Info("shown here", "k", "v w")
+	if out := buf.String(); !strings.HasPrefix(out, "time=") || !strings.Contains(out, ` level=INFO msg="shown here" k="v w"`+"\n") {
+		t.Errorf("logfmt: %q", out)
+	}
+
 	buf.Reset()
 	l = newLogger(&buf, logConfig{Level: "error", Format: "text"})
 	l.Warn("quiet")

@@ -33,35 +33,20 @@ const (
 	exitUsage  = 2
 )
 
-const description = `Prometheus exporter for the PortSIP PBX.
-
-Keeps one WebSocket session with the PBX's WSI server (wss://PBX:8887/wsi), turns the pushed queue, agent, extension and call events into metrics, and serves them on --web.listen-address.
-
-Run "check" first against a real PBX: it reports what the PBX accepts.
-
-The password is read from --wsi.password-file or the PORTSIP_WSI_PASSWORD environment variable; it is never a flag.
-
-Examples:
-
-  # See it working against a simulated PBX, then open http://localhost:9887/metrics
-  portsip_exporter demo
-
-  # Test the connection to a real PBX as a system administrator
-  PORTSIP_WSI_PASSWORD=... portsip_exporter check --wsi.url=wss://pbx.example.com:8887/wsi --wsi.username=admin --wsi.tenant=1234567890
-
-  # Export two tenants
-  portsip_exporter --wsi.url=wss://pbx.example.com:8887/wsi --wsi.username=admin --wsi.password-file=/run/secrets/portsip --wsi.tenant=1234567890,9876543210
-
-  # Export one tenant as its administrator
-  portsip_exporter --wsi.url=wss://pbx.example.com:8887/wsi --wsi.username=supervisor --wsi.domain=sales.example.com --wsi.password-file=/run/secrets/portsip`
-
 // cli is the whole command line. Flags live in one struct per concern,
-// embedded with the prefix that names the concern.
+// embedded with the prefix that names the concern. Each command has its
+// own flags, so a command refuses the flags it has no use for; only
+// --log.* and --version apply to all.
+//
+// A new command is a field here and a case in run.
 type cli struct {
 	Log     logConfig        `embed:"" prefix:"log."`
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
-	Run   exportCmd `cmd:"" default:"withargs" help:"Run the exporter. The default command: \"portsip_exporter run --help\" lists its flags, which work without \"run\" too."`
+	// The exporter needs no command word. Its flags are the program's own
+	// in --help (see printHelp); "run" still names it for scripts that
+	// used it.
+	Run   exportCmd `cmd:"" default:"withargs" hidden:"" help:"Run the exporter (the default command)."`
 	Demo  demoCmd   `cmd:"" help:"Run the exporter against an embedded simulated PBX with live contact-centre traffic."`
 	Check checkCmd  `cmd:"" help:"Connect, authenticate and subscribe once, report what the PBX accepted, and exit 0 or 1."`
 }
@@ -115,6 +100,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// newParser is the kong parser of the whole command line.
+func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
+	parser, err := kong.New(c,
+		kong.Name(programName),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitError(code)) }),
+		kong.Vars{
+			"version":        versionString(),
+			"default_listen": ":" + defaultPort,
+			"password_env":   passwordEnv,
+		}.CloneWith(limitVars()).CloneWith(wsiVars()),
+		kong.Help(printHelp),
+		kong.ConfigureHelp(kong.HelpOptions{NoAppDescFormat: true}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	groupFlags(parser.Model.Node)
+	return parser, nil
+}
+
 // parseArgs parses and validates the command line. A nil cli means the
 // program is done (help, version, or an error already printed) with code.
 func parseArgs(args []string, stdout, stderr io.Writer) (_ *cli, command string, code int) {
@@ -130,22 +137,16 @@ func parseArgs(args []string, stdout, stderr io.Writer) (_ *cli, command string,
 	}
 
 	var c cli
-	parser, err := kong.New(&c,
-		kong.Name(programName),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitError(code)) }),
-		kong.Vars{
-			"version":        versionString(),
-			"default_listen": ":" + defaultPort,
-			"password_env":   passwordEnv,
-		}.CloneWith(limitVars()).CloneWith(wsiVars()),
-		kong.ConfigureHelp(kong.HelpOptions{NoAppDescFormat: true}),
-	)
+	parser, err := newParser(&c, stdout, stderr)
 	if err != nil {
 		// The CLI struct itself is wrong: a programming error.
 		fmt.Fprintf(stderr, "%s: internal error: %v\n", programName, err)
 		return nil, "", exitFailed
+	}
+	args, err = commandFirst(parser.Model, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\nRun %q for the commands and flags.\n", programName, err, programName+" --help")
+		return nil, "", exitUsage
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -166,10 +167,22 @@ func parseArgs(args []string, stdout, stderr io.Writer) (_ *cli, command string,
 			fmt.Fprintf(stderr, "%s: error: %v\n", programName, ve)
 			return nil, "", exitUsage
 		}
-		fmt.Fprintf(stderr, "%s: error: %v\nRun %q for the flags.\n", programName, err, programName+" --help")
+		fmt.Fprintf(stderr, "%s: error: %v\nRun %q for the flags.\n", programName, err, helpCommand(err))
 		return nil, "", exitUsage
 	}
 	return &c, kctx.Command(), exitOK
+}
+
+// helpCommand is the --help that lists the flags of the command a parse
+// error happened in.
+func helpCommand(err error) string {
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		if sel := pe.Context.Selected(); sel != nil && !sel.Hidden {
+			return sel.FullPath() + " --help"
+		}
+	}
+	return programName + " --help"
 }
 
 func (c *exportCmd) run(ctx context.Context, logger *slog.Logger) error {

@@ -25,8 +25,7 @@ func TestREADMECoversFlagsAndMetrics(t *testing.T) {
 	readme := string(b)
 
 	var c cli
-	parser, err := kong.New(&c, kong.Vars{"version": "", "default_listen": ":" + defaultPort, "password_env": passwordEnv}.CloneWith(limitVars()).CloneWith(wsiVars()),
-		kong.Writers(io.Discard, io.Discard))
+	parser, err := newParser(&c, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +95,7 @@ func TestREADMEFlagDefaults(t *testing.T) {
 	}
 
 	var c cli
-	parser, err := kong.New(&c, kong.Vars{"version": "", "default_listen": ":" + defaultPort, "password_env": passwordEnv}.CloneWith(limitVars()).CloneWith(wsiVars()),
-		kong.Writers(io.Discard, io.Discard))
+	parser, err := newParser(&c, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
