@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,9 +43,20 @@ type runningBinary struct {
 
 func startBinary(t *testing.T, bin, pbxURL string) *runningBinary {
 	t.Helper()
-	b := &runningBinary{stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	b.cmd = exec.Command(bin, "--wsi.url="+pbxURL, "--wsi.username=admin", "--wsi.tenant="+tenantID,
-		"--web.listen-address=127.0.0.1:0", "--log.format=json")
+	return startCommand(t, exec.Command(bin, exporterArgs(pbxURL)...))
+}
+
+// exporterArgs run the exporter against the PBX at pbxURL.
+func exporterArgs(pbxURL string) []string {
+	return []string{"--wsi.url=" + pbxURL, "--wsi.username=admin", "--wsi.tenant=" + tenantID,
+		"--web.listen-address=127.0.0.1:0", "--log.format=json"}
+}
+
+// startCommand starts cmd, which runs the exporter, and waits for it to
+// listen.
+func startCommand(t *testing.T, cmd *exec.Cmd) *runningBinary {
+	t.Helper()
+	b := &runningBinary{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	b.cmd.Env = []string{"PORTSIP_WSI_PASSWORD=" + testPassword}
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {
@@ -158,5 +171,47 @@ func TestBinarySecondSignal(t *testing.T) {
 		// Without it, the shutdown waits for the held request for
 		// shutdownTimeout.
 		t.Fatalf("still running 2s after the second SIGINT")
+	}
+}
+
+// TestBinaryIdleConnectionFlood replays "20,000 idle connections used every
+// file descriptor, and the exporter could then not reconnect to the PBX"
+// with a limit of 64 descriptors and 300 connections: the exporter closes
+// the idle ones beyond its bound (half the limit), still serves a scrape,
+// and reconnects when the PBX drops the session.
+func TestBinaryIdleConnectionFlood(t *testing.T) {
+	const fdLimit, flood = 64, 300
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("counts descriptors in /proc")
+	}
+	bin := buildBinary(t)
+	pbx := newPBX(t, false)
+	// ulimit lowers both limits, so the runtime cannot raise the soft one.
+	script := "ulimit -n " + strconv.Itoa(fdLimit) + ` && exec "$0" "$@"`
+	b := startCommand(t, exec.Command("sh", append([]string{"-c", script, bin}, exporterArgs(pbx.URL)...)...))
+	c := httpClient(nil)
+	up := func() bool {
+		_, body := get(t, c, "http://"+b.addr+"/metrics")
+		return strings.Contains(body, "\nportsip_up 1\n")
+	}
+	eventually(t, 10*time.Second, "portsip_up 1", up)
+
+	closed := openIdle(t, b.addr, flood)
+	eventually(t, 10*time.Second, "the idle connections beyond the bound closed", func() bool {
+		return closed.Load() >= flood-fdLimit/2
+	})
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(b.cmd.Process.Pid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fds) >= fdLimit-4 {
+		t.Errorf("the exporter holds %d descriptors of %d", len(fds), fdLimit)
+	}
+
+	pbx.DropSessions()
+	eventually(t, 10*time.Second, "the session dropped", func() bool { return !up() })
+	eventually(t, 15*time.Second, "the exporter to reconnect", up)
+	if logs := b.stderr.String(); strings.Contains(logs, "too many open files") {
+		t.Errorf("the exporter ran out of descriptors:\n%s", logs)
 	}
 }

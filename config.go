@@ -137,6 +137,7 @@ type webConfig struct {
 	ListenAddresses []string `name:"listen-address" default:"${default_listen}" help:"Address to serve metrics on, [HOST]:PORT. Repeatable."`
 	ConfigFile      string   `name:"config.file" placeholder:"FILE" help:"exporter-toolkit web configuration file enabling TLS and/or basic authentication (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)."`
 	TelemetryPath   string   `name:"telemetry-path" default:"/metrics" help:"Path under which to expose metrics."`
+	MaxRequests     int      `name:"max-requests" default:"40" help:"Most scrapes served at once; more get 503 at once, as node_exporter's."`
 }
 
 func (c *webConfig) Validate() error {
@@ -165,6 +166,11 @@ func (c *webConfig) Validate() error {
 	switch c.TelemetryPath {
 	case healthyPath, readyPath:
 		return invalid("--web.telemetry-path: %s is reserved", c.TelemetryPath)
+	}
+	// Unlike node_exporter's, 0 does not lift the limit: it is what keeps
+	// a crowd of scrapers from stalling ingest and filling the memory.
+	if c.MaxRequests <= 0 {
+		return invalid("--web.max-requests: must be at least 1, got %d", c.MaxRequests)
 	}
 	if c.ConfigFile != "" {
 		if err := web.Validate(c.ConfigFile); err != nil {

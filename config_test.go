@@ -61,7 +61,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 		"--wsi.tls.ca-file="+ca, "--wsi.tls.server-name=pbx.internal",
 		"--wsi.ping-interval=10s",
 		"--web.listen-address=127.0.0.1:1234", "--web.listen-address=[::1]:1234",
-		"--web.telemetry-path=/m",
+		"--web.telemetry-path=/m", "--web.max-requests=5",
 		"--no-collector.agent-state", "--collector.call-expiry=1h", "--collector.default-sla-time=45s",
 		"--log.level=debug", "--log.format=json",
 	)
@@ -84,7 +84,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 	if w := []string{"127.0.0.1:1234", "[::1]:1234"}; !reflect.DeepEqual(c.Run.Web.ListenAddresses, w) {
 		t.Errorf("listen addresses = %q, want %q", c.Run.Web.ListenAddresses, w)
 	}
-	if c.Run.Web.TelemetryPath != "/m" {
+	if c.Run.Web.TelemetryPath != "/m" || c.Run.Web.MaxRequests != 5 {
 		t.Errorf("web config = %+v", c.Run.Web)
 	}
 	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour, DefaultSLATime: 45 * time.Second,
@@ -161,7 +161,7 @@ func TestDefaults(t *testing.T) {
 	if cmd != "demo" {
 		t.Fatalf("command = %q", cmd)
 	}
-	wantWeb := webConfig{ListenAddresses: []string{":" + defaultPort}, TelemetryPath: "/metrics"}
+	wantWeb := webConfig{ListenAddresses: []string{":" + defaultPort}, TelemetryPath: "/metrics", MaxRequests: 40}
 	if !reflect.DeepEqual(c.Demo.Web, wantWeb) {
 		t.Errorf("web defaults = %+v, want %+v", c.Demo.Web, wantWeb)
 	}
@@ -269,6 +269,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"check without tenants", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.password-file=" + pw}, nil, "--wsi.tenant is required"},
 		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
 		{"bad log format", []string{"demo", "--log.format=yaml"}, nil, `--log.format must be one of "text","logfmt","json"`},
+		{"zero max requests", []string{"demo", "--web.max-requests=0"}, nil, "--web.max-requests: must be at least 1, got 0"},
 		{"mistyped command", []string{"chek", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, `unknown command "chek", did you mean "check"?`},
 		{"mistyped command after flags", []string{"--log.level", "debug", "dmeo"}, nil, `unknown command "dmeo", did you mean "demo"?`},
 		{"unknown command", []string{"serve"}, nil, `unknown command "serve" (the exporter itself needs none; the others are demo, check)`},
@@ -338,7 +339,7 @@ func TestHelp(t *testing.T) {
 	for _, want := range []string{
 		"Usage: portsip_exporter [flags]", "portsip_exporter <command> [flags]", "PORTSIP_WSI_PASSWORD",
 		"--wsi.url=wss://HOST:8887/wsi", "$PORTSIP_WSI_URL", "--wsi.tenant", "$PORTSIP_WSI_TENANTS", "--wsi.tls.ca-file",
-		"--web.listen-address=:" + defaultPort, "--web.config.file",
+		"--web.listen-address=:" + defaultPort, "--web.config.file", "--web.max-requests=40",
 		"--[no-]collector.agent-state",
 		"--log.level", "--log.format", "logfmt", "--version",
 		"PBX connection (WSI) flags:", "Web server flags:", "Collector flags:",
@@ -370,7 +371,7 @@ func TestHelp(t *testing.T) {
 		args          []string
 		want, notWant []string
 	}{
-		{[]string{"demo", "--help"}, []string{"Usage: portsip_exporter demo", "--web.listen-address", "--collector.call-expiry", "--demo.seed", "--log.format"}, []string{"--wsi.", "Examples:"}},
+		{[]string{"demo", "--help"}, []string{"Usage: portsip_exporter demo", "--web.listen-address", "--web.max-requests", "--collector.call-expiry", "--demo.seed", "--log.format"}, []string{"--wsi.", "Examples:"}},
 		{[]string{"check", "--help"}, []string{"Usage: portsip_exporter check", "--wsi.url", "--check.listen", "--log.level"}, []string{"--web.", "--collector."}},
 		{[]string{"help", "check"}, []string{"Usage: portsip_exporter check"}, []string{"--web."}},
 		{[]string{"--log.level=debug", "demo", "--help"}, []string{"Usage: portsip_exporter demo"}, []string{"--wsi."}},

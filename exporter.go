@@ -16,25 +16,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/portsip-exporter/portsip_exporter/collector"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
-const (
-	healthyPath = "/-/healthy"
-	readyPath   = "/-/ready"
-
-	// scrapeTimeout bounds one /metrics request. Rendering reads in-memory
-	// state only, so anything near it means a bug, and Prometheus's own
-	// default scrape timeout (10s) would have given up anyway.
-	scrapeTimeout = 10 * time.Second
-	// shutdownTimeout is how long in-flight scrapes may take to finish
-	// after SIGTERM.
-	shutdownTimeout = 10 * time.Second
-)
+// shutdownTimeout is how long in-flight scrapes may take to finish after
+// SIGTERM.
+const shutdownTimeout = 10 * time.Second
 
 // exporterConfig is everything the exporter (and the demo) runs with.
 type exporterConfig struct {
@@ -83,6 +73,8 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 		closeAll(listeners)
 		return err
 	}
+	conns := newConnLimiter(connectionLimit())
+	logger.Debug("HTTP connections bounded", "max", conns.max)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -100,20 +92,16 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 	servers := make([]*http.Server, len(listeners))
 	serveErr := make(chan error, len(listeners))
 	for i, l := range listeners {
-		servers[i] = &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
 		// One http.Server per listener: web.Serve rewrites server.Handler
 		// to add authentication, which must not race between listeners.
+		servers[i] = newServer(mux, conns, logger)
 		flags := &web.FlagConfig{
 			WebListenAddresses: &[]string{l.Addr().String()},
 			WebSystemdSocket:   new(bool),
 			WebConfigFile:      &cfg.web.ConfigFile,
 		}
 		go func() {
-			err := web.Serve(l, servers[i], flags, logger)
+			err := web.Serve(conns.listener(l), servers[i], flags, logger)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
@@ -200,54 +188,6 @@ func closeAll(ls []net.Listener) {
 	for _, l := range ls {
 		l.Close()
 	}
-}
-
-// wrapMetricsHandler lets tests hold a scrape in flight.
-var wrapMetricsHandler = func(h http.Handler) http.Handler { return h }
-
-func newMux(reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready *atomic.Bool) (*http.ServeMux, error) {
-	mux := http.NewServeMux()
-	mux.Handle(cfg.TelemetryPath, wrapMetricsHandler(promhttp.InstrumentMetricHandler(reg,
-		promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError),
-			// A failing collector must not hide everything else, least of
-			// all portsip_up.
-			ErrorHandling: promhttp.ContinueOnError,
-			Timeout:       scrapeTimeout,
-		}))))
-
-	// Healthy: the process is alive. Ready: it serves. Neither reflects the
-	// PBX session, on purpose: a disconnected PBX must still be scraped so
-	// that portsip_up=0 reaches Prometheus and alerts.
-	mux.HandleFunc(healthyPath, func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "Healthy")
-	})
-	mux.HandleFunc(readyPath, func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "Not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "Ready")
-	})
-
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "PortSIP Exporter",
-		Description: "Prometheus exporter for the PortSIP PBX: queues, agents, extensions and calls from the WSI event stream.",
-		Version:     getBuildInfo().Version,
-		// The toolkit links to /debug/pprof by default; this exporter
-		// does not serve it, and the links would be 404s.
-		Profiling: "false",
-		Links: []web.LandingLinks{
-			{Address: cfg.TelemetryPath, Text: "Metrics"},
-			{Address: healthyPath, Text: "Health", Description: "200 while the process runs"},
-			{Address: readyPath, Text: "Readiness", Description: "200 while serving; not the PBX session (see portsip_up)"},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("landing page: %w", err)
-	}
-	mux.Handle("/", landing)
-	return mux, nil
 }
 
 // newBuildInfo is portsip_exporter_build_info with exactly the labels of
