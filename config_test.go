@@ -62,7 +62,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 		"--wsi.ping-interval=10s",
 		"--web.listen-address=127.0.0.1:1234", "--web.listen-address=[::1]:1234",
 		"--web.telemetry-path=/m", "--web.max-requests=5",
-		"--no-collector.agent-state", "--collector.call-expiry=1h", "--collector.default-sla-time=45s",
+		"--no-collector.agent-state", "--collector.call-expiry=1h", "--collector.default-sla-time=45s", "--collector.max-series=1000",
 		"--log.level=debug", "--log.format=json",
 	)
 	if cmd != "run" {
@@ -88,7 +88,7 @@ func TestFlagsGlobalMode(t *testing.T) {
 		t.Errorf("web config = %+v", c.Run.Web)
 	}
 	wantCol := collector.Config{AgentState: false, ExtensionState: true, CallExpiry: time.Hour, DefaultSLATime: 45 * time.Second,
-		Limits: collector.DefaultLimits}
+		MaxSeries: 1000, Limits: collector.DefaultLimits}
 	if got := c.Run.Collector.config(); !reflect.DeepEqual(got, wantCol) {
 		t.Errorf("collector config = %+v, want %+v", got, wantCol)
 	}
@@ -166,7 +166,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("web defaults = %+v, want %+v", c.Demo.Web, wantWeb)
 	}
 	want := collector.Config{AgentState: true, ExtensionState: true, CallExpiry: 4 * time.Hour,
-		DefaultSLATime: collector.DefaultSLATime, Limits: collector.DefaultLimits}
+		DefaultSLATime: collector.DefaultSLATime, MaxSeries: 500_000, Limits: collector.DefaultLimits}
 	if got := c.Demo.Collector.config(); !reflect.DeepEqual(got, want) {
 		t.Errorf("collector defaults = %+v, want %+v", got, want)
 	}
@@ -270,6 +270,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad log level", []string{"demo", "--log.level=loud"}, nil, "--log.level must be one of"},
 		{"bad log format", []string{"demo", "--log.format=yaml"}, nil, `--log.format must be one of "text","logfmt","json"`},
 		{"zero max requests", []string{"demo", "--web.max-requests=0"}, nil, "--web.max-requests: must be at least 1, got 0"},
+		{"zero max series", []string{"demo", "--collector.max-series=0"}, nil, "--collector.max-series: must be positive"},
 		{"mistyped command", []string{"chek", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, `unknown command "chek", did you mean "check"?`},
 		{"mistyped command after flags", []string{"--log.level", "debug", "dmeo"}, nil, `unknown command "dmeo", did you mean "demo"?`},
 		{"unknown command", []string{"serve"}, nil, `unknown command "serve" (the exporter itself needs none; the others are demo, check)`},
@@ -340,7 +341,7 @@ func TestHelp(t *testing.T) {
 		"Usage: portsip_exporter [flags]", "portsip_exporter <command> [flags]", "PORTSIP_WSI_PASSWORD",
 		"--wsi.url=wss://HOST:8887/wsi", "$PORTSIP_WSI_URL", "--wsi.tenant", "$PORTSIP_WSI_TENANTS", "--wsi.tls.ca-file",
 		"--web.listen-address=:" + defaultPort, "--web.config.file", "--web.max-requests=40",
-		"--[no-]collector.agent-state",
+		"--[no-]collector.agent-state", "--collector.max-series=500000",
 		"--log.level", "--log.format", "logfmt", "--version",
 		"PBX connection (WSI) flags:", "Web server flags:", "Collector flags:",
 		"Commands:", "  demo", "  check", "Examples:",
@@ -371,7 +372,7 @@ func TestHelp(t *testing.T) {
 		args          []string
 		want, notWant []string
 	}{
-		{[]string{"demo", "--help"}, []string{"Usage: portsip_exporter demo", "--web.listen-address", "--web.max-requests", "--collector.call-expiry", "--demo.seed", "--log.format"}, []string{"--wsi.", "Examples:"}},
+		{[]string{"demo", "--help"}, []string{"Usage: portsip_exporter demo", "--web.listen-address", "--web.max-requests", "--collector.max-series", "--demo.seed", "--log.format"}, []string{"--wsi.", "Examples:"}},
 		{[]string{"check", "--help"}, []string{"Usage: portsip_exporter check", "--wsi.url", "--check.listen", "--log.level"}, []string{"--web.", "--collector."}},
 		{[]string{"help", "check"}, []string{"Usage: portsip_exporter check"}, []string{"--web."}},
 		{[]string{"--log.level=debug", "demo", "--help"}, []string{"Usage: portsip_exporter demo"}, []string{"--wsi."}},

@@ -29,6 +29,9 @@ type Config struct {
 	Now func() time.Time
 	// Limits bound the state a hostile or runaway PBX can make us keep.
 	Limits Limits
+	// MaxSeries is the most samples a scrape may hold, whatever the PBX
+	// sends (--collector.max-series).
+	MaxSeries int
 }
 
 // IgnoredImplausible is the reason of portsip_wsi_events_ignored_total the
