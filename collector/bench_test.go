@@ -61,6 +61,8 @@ func benchEvents() map[string][]wsi.Event {
 }
 
 // BenchmarkApply is the cost of applying one event to a large PBX's state.
+// Each caller and each call is a new one: the same session twice would be
+// a repeat, which the Collector does not count again.
 func BenchmarkApply(b *testing.B) {
 	evs := benchEvents()
 	var mix []wsi.Event
@@ -68,6 +70,10 @@ func BenchmarkApply(b *testing.B) {
 		mix = append(mix, evs[name]...)
 	}
 	evs["mix"] = mix
+	sessions := make([]string, 1<<16)
+	for i := range sessions {
+		sessions[i] = fmt.Sprint("bench-", i)
+	}
 	for _, name := range []string{"queue_caller_status", "queue_agent_status", "extension_call", "extension_presence", "call_start+call_cdr", "mix"} {
 		b.Run(name, func(b *testing.B) {
 			c, _ := benchCollector(b, pbx{tenants: 5, queues: 20, agents: 12, callers: 5, extensions: 100})
@@ -75,7 +81,17 @@ func BenchmarkApply(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				c.HandleEvent(list[i%len(list)])
+				ev := list[i%len(list)]
+				session := sessions[(i/len(list))%len(sessions)]
+				switch e := ev.(type) {
+				case *wsi.QueueCallerStatus:
+					e.Callers[0].SessionID = session
+				case *wsi.CallStart:
+					e.SessionID = session
+				case *wsi.CallCDR:
+					e.SessionID = session
+				}
+				c.HandleEvent(ev)
 			}
 		})
 	}

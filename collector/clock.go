@@ -52,10 +52,13 @@ func (k *pbxClock) sample(received time.Time, pbx int64) {
 	}
 	m := received.Unix()/60 + 1
 	s := &k.slots[m%clockSlots]
-	if s.minute != m {
+	switch {
+	case s.minute != m:
 		*s = clockSlot{minute: m, min: d}
-	} else if d < s.min {
+	case d < s.min:
 		s.min = d
+	default:
+		return // changes nothing
 	}
 	best := d
 	for _, s := range k.slots {

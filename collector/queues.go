@@ -94,15 +94,15 @@ func (c *Collector) queueFor(t *tenant, id, number string, now time.Time) *queue
 		return c.queueByNumber(t, number, id, now)
 	}
 	id = c.label(id)
-	if q := t.byID[id]; q != nil {
-		if q.number == "" {
-			c.quirk(wsi.QuirkQueueIDOnly)
-		}
+	q := t.byID[id]
+	if id != "" && (q == nil || q.number == "") {
+		c.quirk(wsi.QuirkQueueIDOnly)
+	}
+	if q != nil {
 		return q
 	}
-	c.quirk(wsi.QuirkQueueIDOnly)
 	label := c.label("id:" + id)
-	q := t.queues[label]
+	q = t.queues[label]
 	if q == nil {
 		if q = c.newQueue(t, label, now); q == nil {
 			return nil
