@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -146,24 +145,48 @@ func (s *sharedScrapes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // recordedResponse is a response kept to be written to several clients.
+// Its body is kept in chunks of a fixed size, so that an 18 MiB page
+// takes 18 MiB, not the 48 MiB a doubling buffer holds while it grows.
 type recordedResponse struct {
 	header http.Header
 	code   int
-	body   bytes.Buffer
+	body   [][]byte
+	size   int
 }
 
-func (rr *recordedResponse) Header() http.Header         { return rr.header }
-func (rr *recordedResponse) WriteHeader(code int)        { rr.code = code }
-func (rr *recordedResponse) Write(b []byte) (int, error) { return rr.body.Write(b) }
+const recordChunk = 64 << 10
+
+func (rr *recordedResponse) Header() http.Header  { return rr.header }
+func (rr *recordedResponse) WriteHeader(code int) { rr.code = code }
+
+func (rr *recordedResponse) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		last := len(rr.body) - 1
+		if last < 0 || len(rr.body[last]) == cap(rr.body[last]) {
+			rr.body = append(rr.body, make([]byte, 0, recordChunk))
+			last++
+		}
+		c := rr.body[last]
+		k := copy(c[len(c):cap(c)], b)
+		rr.body[last], b = c[:len(c)+k], b[k:]
+	}
+	rr.size += n
+	return n, nil
+}
 
 func (rr *recordedResponse) writeTo(w http.ResponseWriter) {
 	h := w.Header()
 	for k, v := range rr.header {
 		h[k] = v
 	}
-	h.Set("Content-Length", strconv.Itoa(rr.body.Len()))
+	h.Set("Content-Length", strconv.Itoa(rr.size))
 	w.WriteHeader(rr.code)
-	w.Write(rr.body.Bytes())
+	for _, c := range rr.body {
+		if _, err := w.Write(c); err != nil {
+			return // the client went away
+		}
+	}
 }
 
 // wrapMetricsHandler lets tests hold a scrape in flight.

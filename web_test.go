@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -427,5 +428,32 @@ func TestIngestFlowsUnderConcurrentScrapes(t *testing.T) {
 	}
 	if refused.Load() != 0 {
 		t.Errorf("%d scrapes refused", refused.Load())
+	}
+}
+
+// A recorded response is written out as it was written in, whatever the
+// sizes of the writes and of the chunks it is kept in.
+func TestRecordedResponse(t *testing.T) {
+	var want strings.Builder
+	rec := &recordedResponse{header: make(http.Header), code: http.StatusOK}
+	for i, n := range []int{0, 1, recordChunk - 1, 2, 3 * recordChunk, 5} {
+		b := []byte(strings.Repeat(string(rune('a'+i)), n))
+		if k, err := rec.Write(b); k != n || err != nil {
+			t.Fatalf("Write(%d bytes) = %d, %v", n, k, err)
+		}
+		want.Write(b)
+	}
+	rec.Header().Set("Content-Type", "text/plain")
+	rec.WriteHeader(http.StatusTeapot)
+	w := httptest.NewRecorder()
+	rec.writeTo(w)
+	if w.Code != http.StatusTeapot || w.Header().Get("Content-Type") != "text/plain" ||
+		w.Header().Get("Content-Length") != strconv.Itoa(want.Len()) || w.Body.String() != want.String() {
+		t.Errorf("replayed %d %v, %d bytes; want 418, %d bytes as written", w.Code, w.Header(), w.Body.Len(), want.Len())
+	}
+	for _, c := range rec.body {
+		if cap(c) != recordChunk {
+			t.Errorf("a chunk of %d bytes, want %d", cap(c), recordChunk)
+		}
 	}
 }
