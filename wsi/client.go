@@ -213,9 +213,7 @@ func (c *Client) attempt(ctx context.Context, h Handler, listen time.Duration, f
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		c.mu.Lock()
-		c.stats.ConnectionErrors[e.Stage]++
-		c.mu.Unlock()
+		c.count(c.stats.ConnectionErrors, e.Stage)
 	}
 	c.tapDown(err)
 	if s != nil && s.up {

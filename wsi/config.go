@@ -17,8 +17,8 @@ import (
 )
 
 // Config configures a Client: how to reach and log in to the PBX, what to
-// watch, and the session's timings. Validate checks it; zero durations and
-// sizes take the defaults below.
+// watch, and the session's timings. Validate checks it; durations and
+// sizes not above zero take the defaults below.
 type Config struct {
 	URL string // wss://pbx:8887/wsi (ws:// for tests)
 
@@ -102,13 +102,12 @@ var minPingInterval = MinPingInterval
 // Field names a Config field in a ConfigError, as its Go name.
 type Field string
 
-// Fields a ConfigError may name; FieldTimings stands for the durations
-// and sizes no command line sets.
+// Fields a ConfigError may name.
 const (
-	FieldURL, FieldUsername, FieldExtensionNumber, FieldDomain        Field = "URL", "Username", "ExtensionNumber", "Domain"
-	FieldPassword, FieldPasswordFile, FieldPingInterval, FieldTimings Field = "Password", "PasswordFile", "PingInterval", "timings"
-	FieldTenants, FieldQueues, FieldExtensions                        Field = "Tenants", "Queues", "Extensions"
-	FieldCAFile, FieldServerName, FieldInsecureSkipVerify             Field = "TLS.CAFile", "TLS.ServerName", "TLS.InsecureSkipVerify"
+	FieldURL, FieldUsername, FieldExtensionNumber, FieldDomain Field = "URL", "Username", "ExtensionNumber", "Domain"
+	FieldPassword, FieldPasswordFile, FieldPingInterval        Field = "Password", "PasswordFile", "PingInterval"
+	FieldTenants, FieldQueues, FieldExtensions                 Field = "Tenants", "Queues", "Extensions"
+	FieldCAFile, FieldServerName, FieldInsecureSkipVerify      Field = "TLS.CAFile", "TLS.ServerName", "TLS.InsecureSkipVerify"
 )
 
 // ConfigError is a configuration mistake. Its message names the fields it
@@ -259,16 +258,11 @@ func (c *Config) checkTimings() error {
 		&c.BackoffMax: DefaultBackoffMax, &c.HealthyAfter: DefaultHealthyAfter,
 		&c.LoginBackoffInitial: DefaultLoginBackoffInitial, &c.LoginBackoffMax: DefaultLoginBackoffMax,
 	} {
-		if *d < 0 {
-			return bad(FieldTimings, "%s: no duration may be negative")
-		}
-		if *d == 0 {
+		if *d <= 0 {
 			*d = def
 		}
 	}
-	if c.BackoffMax < c.BackoffInitial || c.LoginBackoffMax < c.LoginBackoffInitial {
-		return bad(FieldTimings, "%s: a maximum back-off is shorter than its initial one")
-	}
+	c.BackoffMax, c.LoginBackoffMax = max(c.BackoffMax, c.BackoffInitial), max(c.LoginBackoffMax, c.LoginBackoffInitial)
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}

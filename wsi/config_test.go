@@ -51,8 +51,7 @@ func TestConfigValidate(t *testing.T) {
 		{"tenant too long", func(c *Config) { c.Domain, c.Tenants = "", []string{strings.Repeat("9", 21)} }, FieldTenants, "is not a tenant id"},
 		{"tiny ping", func(c *Config) { c.PingInterval = time.Millisecond / 2 }, FieldPingInterval, "PingInterval: must be at least"},
 		{"huge ping", func(c *Config) { c.PingInterval = 2 * MaxPingInterval }, FieldPingInterval, "at most 1h0m0s, got 2h0m0s"},
-		{"negative", func(c *Config) { c.HandshakeTimeout = -time.Second }, FieldTimings, "negative"},
-		{"backoff", func(c *Config) { c.LoginBackoffInitial, c.LoginBackoffMax = time.Hour, time.Minute }, FieldTimings, "shorter"},
+		{"negative ping", func(c *Config) { c.PingInterval = -time.Second }, FieldPingInterval, "at least"},
 		{"tls on ws", func(c *Config) { c.URL, c.TLS.ServerName = "ws://pbx/wsi", "pbx" }, FieldServerName, "TLS.ServerName needs a wss:// URL"},
 		{"missing CA", func(c *Config) { c.TLS.CAFile = filepath.Join(dir, "nope.pem") }, FieldCAFile, "nope.pem: no such file or directory"},
 		{"bad CA", func(c *Config) { c.TLS.CAFile = file("bad.pem", "not a certificate") }, FieldCAFile, "bad.pem holds no PEM certificate"},
@@ -119,6 +118,12 @@ func TestConfigValidateNormalisesAndReadsOnce(t *testing.T) {
 	}
 	if cfg.PingInterval != DefaultPingInterval || cfg.LoginBackoffMax != DefaultLoginBackoffMax {
 		t.Errorf("defaults not applied: ping %v, login back-off %v", cfg.PingInterval, cfg.LoginBackoffMax)
+	}
+	// What a library user may get wrong beyond the command line: a
+	// negative timeout takes the default, a cap below its start is raised.
+	odd := Config{URL: "ws://pbx/wsi", Username: "a", Password: "b", Domain: "d", HandshakeTimeout: -1, BackoffInitial: time.Hour}
+	if err := odd.Validate(); err != nil || odd.HandshakeTimeout != DefaultHandshakeTimeout || odd.BackoffMax != time.Hour {
+		t.Errorf("Validate: %v, handshake timeout %v, maximum back-off %v", err, odd.HandshakeTimeout, odd.BackoffMax)
 	}
 	if err := os.Remove(pw); err != nil {
 		t.Fatal(err)
