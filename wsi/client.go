@@ -277,8 +277,11 @@ func (c *Client) logUp(topics map[string]bool) {
 			refused = append(refused, t)
 		}
 	}
-	slices.Sort(refused)
-	c.log.Info("connected to the PBX", "url", c.cfg.URL, "topics", slices.Sorted(maps.Keys(topics)), "refused", refused)
+	attrs := []any{"url", c.cfg.URL, "topics", slices.Sorted(maps.Keys(topics))}
+	if len(refused) > 0 { // else JSON logs print null
+		attrs = append(attrs, "refused", slices.Sorted(slices.Values(refused)))
+	}
+	c.log.Info("connected to the PBX", attrs...)
 	c.lastFailure = ""
 }
 

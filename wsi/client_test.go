@@ -426,6 +426,9 @@ func TestClientAuthRefusedThenAccepted(t *testing.T) {
 	if got := uint64(pbx.Connections()); got != st.ConnectionAttempts {
 		t.Errorf("PBX saw %d connections, client counted %d attempts", got, st.ConnectionAttempts)
 	}
+	if strings.Contains(logs.String(), "refused=") {
+		t.Errorf("the connected line lists refused topics where there are none:\n%s", logs.String())
+	}
 	if !strings.Contains(logs.String(), "license expired") || logs.count(`msg="connected to the PBX"`) != 1 {
 		t.Errorf("state changes not logged once each:\n%s", logs.String())
 	}
@@ -442,7 +445,7 @@ func TestClientSubscribeOutcomes(t *testing.T) {
 		run(t, c, h)
 		want := map[string]bool{TopicQueueManagementEvents: true, TopicCDREvents: false, TopicQueueEvents: true}
 		waitFor(t, "cdr_events inactive, the others active", func() bool { return mapsEqual(c.Stats().Subscriptions, want) })
-		if !strings.Contains(logs.String(), "permission denied: cdr_events") {
+		if !strings.Contains(logs.String(), "permission denied: cdr_events") || !strings.Contains(logs.String(), "refused=[cdr_events]") {
 			t.Errorf("the PBX's refusal is not logged:\n%s", logs.String())
 		}
 		if up := h.lastUp(); up.Topics[TopicCDREvents] {
