@@ -79,32 +79,44 @@ func (s *Server) EndCall(tenantID string, r CDR) {
 	t := s.tenantLocked(tenantID)
 	s.fillCallLocked(&r.Call)
 	delete(t.calls, r.SessionID)
+	t.ended.record(r)
+	if !s.listeningLocked() {
+		return
+	}
 	targets := make([]wireTarget, 0, len(r.Targets))
 	for _, x := range r.Targets {
 		targets = append(targets, s.wireTargetLocked(x))
 	}
 	route := route{fam: famCDR, tenant: tenantID}
 	if r.Legacy {
-		s.publishLocked(route, legacyCallCDRMsg{
+		s.publishTwiceLocked(route, legacyCallCDRMsg{
 			EventType: "call_cdr", SessionID: r.SessionID, CallID: r.CallID, TenantID: t.ID, TenantName: t.Name,
-			StartTime: unix(r.Start), RingTime: unix(r.Ring), AnsweredTime: unix(r.Answered), EndedTime: unix(r.Ended),
+			StartTime: s.stamp(r.Start), RingTime: s.stamp(r.Ring), AnsweredTime: s.stamp(r.Answered), EndedTime: s.stamp(r.Ended),
 			Caller: r.Caller, CallerDisplayName: r.CallerDisplayName, CallerDomain: r.CallerDomain,
 			Callee: r.Callee, CalleeDomain: r.CalleeDomain, DIDCID: r.DID, StatusCode: r.StatusCode,
-			EndReason: r.EndedReason, Direction: r.Direction, TrunkName: r.TrunkName, CallTargets: targets,
+			EndReason: s.endReason(r.EndedReason), Direction: r.Direction, TrunkName: r.TrunkName, CallTargets: targets,
 		})
 		return
 	}
 	ring, talk := durations(r.Ring, r.Answered, r.Ended)
-	s.publishLocked(route, callCDRMsg{
+	frame := mustMarshal(callCDRMsg{
 		EventType: "call_cdr", SessionID: r.SessionID, CallID: r.CallID, CDRID: r.CDRID,
 		TenantID: t.ID, TenantName: t.Name,
-		StartTime: unix(r.Start), RingTime: unix(r.Ring), AnsweredTime: unix(r.Answered), EndedTime: unix(r.Ended),
+		StartTime: s.stamp(r.Start), RingTime: s.stamp(r.Ring), AnsweredTime: s.stamp(r.Answered), EndedTime: s.stamp(r.Ended),
 		RingDuration: strconv.FormatInt(ring, 10), TalkDuration: talk,
 		Caller: r.Caller, CallerDisplayName: r.CallerDisplayName, CallerDomain: r.CallerDomain,
 		Callee: r.Callee, CalleeDomain: r.CalleeDomain, DID: r.DID, OutboundCallerID: r.OutboundCallerID,
-		CallStatus: r.CallStatus, StatusCode: strconv.Itoa(r.StatusCode), EndedReason: r.EndedReason,
+		CallStatus: r.CallStatus, StatusCode: strconv.Itoa(r.StatusCode), EndedReason: s.endReason(r.EndedReason),
 		Direction: r.Direction, TrunkName: r.TrunkName, UserData: r.UserData, CallTargets: targets,
 	})
+	if s.quirks.DuplicateKeys {
+		decoy := "fail"
+		if r.CallStatus == decoy {
+			decoy = "answered"
+		}
+		frame = withDecoy(frame, "call_status", decoy)
+	}
+	s.publishFrameLocked(route, frame, s.quirks.Duplicates)
 }
 
 func (s *Server) wireTargetLocked(x CallTarget) wireTarget {
@@ -115,9 +127,9 @@ func (s *Server) wireTargetLocked(x CallTarget) wireTarget {
 	return wireTarget{
 		ID: x.ID, CallType: x.CallType, Caller: x.Caller, Callee: x.Callee, Destination: x.Destination,
 		DID: x.DID, OutboundCallerID: x.OutboundCallerID,
-		StartTime: unix(x.Start), RingTime: unix(x.Ring), AnsweredTime: unix(x.Answered), EndedTime: unix(x.Ended),
+		StartTime: s.stamp(x.Start), RingTime: s.stamp(x.Ring), AnsweredTime: s.stamp(x.Answered), EndedTime: s.stamp(x.Ended),
 		RingDuration: strconv.FormatInt(ring, 10), TalkDuration: strconv.FormatInt(talk, 10),
-		Status: x.Status, StatusCode: x.StatusCode, EndReason: x.EndReason, TrunkName: x.TrunkName,
+		Status: x.Status, StatusCode: x.StatusCode, EndReason: s.endReason(x.EndReason), TrunkName: x.TrunkName,
 	}
 }
 
@@ -188,6 +200,6 @@ func (s *Server) callStartLocked(tenantID string, c Call) callStartMsg {
 		CallID: c.CallID, Callee: c.Callee, CalleeDisplayName: c.CalleeDisplayName,
 		Caller: c.Caller, CallerDisplayName: c.CallerDisplayName, CDRID: c.CDRID, DID: c.DID,
 		Direction: c.Direction, OutboundCallerID: c.OutboundCallerID, SessionID: c.SessionID,
-		TenantID: tenantID, Time: unix(s.Now()), UserData: c.UserData,
+		TenantID: tenantID, Time: s.stamp(s.Now()), UserData: c.UserData,
 	}
 }

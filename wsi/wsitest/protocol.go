@@ -172,16 +172,14 @@ func (s *Server) findUserLocked(c command) *User {
 		if c.Username == "" || c.ExtensionNumber != "" {
 			return nil
 		}
-		for i := range s.users {
-			u := &s.users[i]
+		for _, u := range s.users {
 			if u.Role == SystemAdmin && u.Username == c.Username && u.Password == c.Password {
 				return u
 			}
 		}
 		return nil
 	}
-	for i := range s.users {
-		u := &s.users[i]
+	for _, u := range s.users {
 		if u.Role == SystemAdmin || u.Password != c.Password {
 			continue
 		}
@@ -216,6 +214,9 @@ func (s *Server) permissionLocked(u *User, topic string, c command) string {
 	}
 	if ti.global {
 		if u.Role != SystemAdmin {
+			return denied
+		}
+		if s.quirks.AdminGlobalsRefused && topic != "global_extension_management_events" {
 			return denied
 		}
 		if len(c.Tenants) == 0 {

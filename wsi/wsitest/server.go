@@ -23,9 +23,24 @@
 //     losing events; one that takes nothing for 10 s is dropped.
 //
 // Faults are injected with SendRaw, SendBinary, DropSessions, Stop and
-// Resume, SetPingReplies, SetAuthError, SetAuthReplies and
-// SetSubscribeReplies; tests await their effects with WaitFor and the
-// counters (Connections, AuthAttempts, Pings, Subscriptions).
+// Resume, SetPingReplies, SetAuthError, SetAuthReplies,
+// SetSubscribeReplies and SetDenied; tests await their effects with
+// WaitFor and the counters (Connections, AuthAttempts, Pings,
+// Subscriptions).
+//
+// Where the vendor's page is silent or contradicts itself, the server can
+// speak each plausible reading: SetQuirks (or TrafficConfig.Quirks) turns
+// them on one by one (Quirks documents each); the zero Quirks takes the
+// vendor's samples at their word. Quirks change the frames, never what happened: the truth
+// accessors QueueTruth, ExtensionTruth and CallTruth return what the PBX
+// really did, in true time and in the exporter's vocabulary, so that a
+// test compares an exporter's numbers with it rather than with a second
+// reading of the same frames.
+//
+// Traffic drives a Server with a contact centre on a simulated clock
+// (Step, or Run on the wall clock); Tap and Frames give its frames
+// without a network, and TrafficConfig.Scenario plays an Incident over
+// it.
 package wsitest
 
 import (
@@ -57,18 +72,6 @@ const (
 	// the queues listed in User.Queues.
 	ExtensionUser
 )
-
-func (r Role) String() string {
-	switch r {
-	case SystemAdmin:
-		return "system_admin"
-	case TenantAdmin:
-		return "tenant_admin"
-	case ExtensionUser:
-		return "extension_user"
-	}
-	return "unknown"
-}
 
 // User is an account that may authenticate.
 type User struct {
@@ -133,7 +136,7 @@ type Server struct {
 	addr      string       // host:port, kept across Stop and Resume
 	listener  net.Listener // nil before Start
 	httpSrv   *http.Server // nil while stopped
-	users     []User
+	users     []*User      // pointers: sessions keep theirs across AddUser
 	tenants   map[string]*tenant
 	tenantIDs []string // in the order added
 	sessions  map[*session]struct{}
@@ -141,7 +144,9 @@ type Server struct {
 	nextID    uint64
 	// tap, when set, sees every published frame whoever subscribed:
 	// what a system administrator subscribed to everything receives.
-	tap func(frame []byte)
+	tap    func(frame []byte)
+	quirks Quirks
+	held   []heldFrame // copies due after the next frame (Quirks.Duplicates)
 
 	connections  int
 	authAttempts int
@@ -270,6 +275,9 @@ func (s *Server) Resume() error {
 	if s.closed {
 		return errors.New("wsitest: server closed")
 	}
+	if !s.started {
+		return errors.New("wsitest: server not started")
+	}
 	if s.httpSrv != nil {
 		return nil // not stopped
 	}
@@ -311,6 +319,19 @@ func (s *Server) DropSessions() {
 	defer s.mu.Unlock()
 	for sess := range s.sessions {
 		sess.close()
+	}
+}
+
+// SetDenied replaces the topics a user (every user of that name) is
+// refused, as when an administrator changes its permissions: the next
+// subscribes are refused them; subscriptions already accepted stay.
+func (s *Server) SetDenied(username string, topics ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.users {
+		if u.Username == username {
+			u.Denied = append([]string(nil), topics...)
+		}
 	}
 }
 

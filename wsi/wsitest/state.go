@@ -62,6 +62,7 @@ type tenant struct {
 	queues []*queue // in the order added
 	exts   []*extension
 	calls  map[string]struct{} // session ids of calls started and not ended
+	ended  CallTruth           // the truth about ended calls; Active is filled when asked
 }
 
 type queue struct {
@@ -69,6 +70,10 @@ type queue struct {
 	waiting  []waiter
 	agents   []*agent
 	breached int // callers breached so far: total_callers_breached
+	// The truth about the callers who left: by outcome, and how many
+	// answered within the SLA time in force.
+	left      map[string]Durations
+	withinSLA int
 }
 
 type waiter struct {
@@ -109,13 +114,6 @@ func (t *tenant) ext(number string) *extension {
 
 func (t *tenant) uri(number string) string { return "sip:" + number + "@" + t.Domain }
 
-func unix(t time.Time) string {
-	if t.IsZero() {
-		return "0"
-	}
-	return strconv.FormatInt(t.Unix(), 10)
-}
-
 // NewID returns a fresh id in the PBX's style: an 18-digit decimal string.
 func (s *Server) NewID() string {
 	s.mu.Lock()
@@ -136,7 +134,7 @@ func (s *Server) AddUser(u User) {
 	defer s.mu.Unlock()
 	u.Queues = append([]string(nil), u.Queues...)
 	u.Denied = append([]string(nil), u.Denied...)
-	s.users = append(s.users, u)
+	s.users = append(s.users, &u)
 }
 
 // AddTenant adds a tenant, or renames it if its ID is known.
@@ -147,19 +145,8 @@ func (s *Server) AddTenant(t Tenant) {
 		old.Tenant = t
 		return
 	}
-	s.tenants[t.ID] = &tenant{Tenant: t, calls: make(map[string]struct{})}
+	s.tenants[t.ID] = &tenant{Tenant: t, calls: make(map[string]struct{}), ended: newCallTruth()}
 	s.tenantIDs = append(s.tenantIDs, t.ID)
-}
-
-// Tenants lists the tenants in the order added.
-func (s *Server) Tenants() []Tenant {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Tenant, 0, len(s.tenantIDs))
-	for _, id := range s.tenantIDs {
-		out = append(out, s.tenants[id].Tenant)
-	}
-	return out
 }
 
 func (s *Server) tenantLocked(id string) *tenant {
@@ -206,7 +193,7 @@ func (s *Server) addExtLocked(t *tenant, x Extension, publish bool) *extension {
 	e := &extension{Extension: x, presence: "AVAILABLE", changed: s.Now()}
 	t.exts = append(t.exts, e)
 	if publish {
-		s.publishLocked(route{fam: famExtMgmt, tenant: t.ID}, extMgmtMsg("extension_created", t, e))
+		s.publishExtMgmtLocked("extension_created", t, e)
 	}
 	return e
 }
@@ -235,11 +222,14 @@ func (s *Server) AddQueue(tenantID string, q Queue) {
 		if q.ID == "" {
 			q.ID = s.newIDLocked()
 		}
-		qq = &queue{Queue: q}
+		qq = &queue{Queue: q, left: make(map[string]Durations)}
 		t.queues = append(t.queues, qq)
 	}
 	r := route{fam: famQueueMgmt, tenant: t.ID, queue: q.Number}
 	s.publishLocked(r, queueMgmtMsg{EventType: typ, QueueNumber: q.Number, TenantID: t.ID})
+	if typ == "queue_created" && s.quirks.NewQueueIDOnly {
+		return // the number reaches subscribers without the id
+	}
 	r.fam = famQueue
 	s.publishLocked(r, s.queueStatusLocked(t, qq))
 }
@@ -308,7 +298,7 @@ func (s *Server) AddExtensionInfo(tenantID string, x Extension) {
 			e.Username = x.Username
 		}
 		e.Department = x.Department
-		s.publishLocked(route{fam: famExtMgmt, tenant: t.ID}, extMgmtMsg("extension_updated", t, e))
+		s.publishExtMgmtLocked("extension_updated", t, e)
 		return
 	}
 	s.addExtLocked(t, x, true)
@@ -322,7 +312,7 @@ func (s *Server) RemoveExtension(tenantID, number string) {
 	for i, e := range t.exts {
 		if e.Number == number {
 			t.exts = append(t.exts[:i], t.exts[i+1:]...)
-			s.publishLocked(route{fam: famExtMgmt, tenant: t.ID}, extMgmtMsg("extension_destroyed", t, e))
+			s.publishExtMgmtLocked("extension_destroyed", t, e)
 			return
 		}
 	}
@@ -340,11 +330,18 @@ func (s *Server) Extensions(tenantID string) []string {
 	return out
 }
 
-func extMgmtMsg(typ string, t *tenant, e *extension) extensionMgmtMsg {
-	return extensionMgmtMsg{
+func (s *Server) publishExtMgmtLocked(typ string, t *tenant, e *extension) {
+	if !s.listeningLocked() {
+		return
+	}
+	frame := mustMarshal(extensionMgmtMsg{
 		EventType: typ, ExtensionNumber: e.Number, DispName: e.DisplayName, Email: e.Email,
 		ExtensionID: e.ID, TenantID: t.ID, Username: e.Username, Department: e.Department, Enabled: true,
+	})
+	if s.quirks.DuplicateKeys {
+		frame = withDecoy(frame, "username", e.Username) // as the vendor's sample
 	}
+	s.publishFrameLocked(route{fam: famExtMgmt, tenant: t.ID}, frame, false)
 }
 
 // ---- queue state changes ----
@@ -363,7 +360,7 @@ func (s *Server) Enqueue(tenantID, queueNumber string, c Caller) {
 		since = s.Now()
 	}
 	q.waiting = append(q.waiting, waiter{Caller: c, since: since})
-	wc := wireCallerOf(c, len(q.waiting), since)
+	wc := s.wireCallerOf(c, len(q.waiting), since)
 	wc.Reason = "enqueue"
 	s.publishLocked(route{fam: famQueue, tenant: t.ID, queue: q.Number},
 		queueCallerStatusMsg{EventType: "queue_caller_status", TenantID: t.ID, QueueID: q.ID, UpdatedCallers: []wireCaller{wc}})
@@ -380,11 +377,28 @@ func (s *Server) Dequeue(tenantID, queueNumber, sessionID, reason string) bool {
 		if w.SessionID != sessionID {
 			continue
 		}
+		now := s.Now()
 		q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
-		wc := wireCallerOf(w.Caller, i+1, s.Now())
+		q.recordLeave(reason, now.Sub(w.since))
+		left := now
+		if s.quirks.LeaveRepeatsEnqueueTime {
+			left = w.since
+		}
+		wc := s.wireCallerOf(w.Caller, i+1, left)
 		wc.Reason = reason
-		s.publishLocked(route{fam: famQueue, tenant: t.ID, queue: q.Number},
-			queueCallerStatusMsg{EventType: "queue_caller_status", TenantID: t.ID, QueueID: q.ID, UpdatedCallers: []wireCaller{wc}})
+		r := route{fam: famQueue, tenant: t.ID, queue: q.Number}
+		s.publishTwiceLocked(r, queueCallerStatusMsg{EventType: "queue_caller_status", TenantID: t.ID, QueueID: q.ID,
+			UpdatedCallers: []wireCaller{wc}})
+		if s.quirks.CallerUpdates && i < len(q.waiting) {
+			moved := make([]wireCaller, 0, len(q.waiting)-i)
+			for j := i; j < len(q.waiting); j++ {
+				c := s.wireCallerOf(q.waiting[j].Caller, j+1, q.waiting[j].since)
+				c.Reason = ReasonUpdate
+				moved = append(moved, c)
+			}
+			s.publishLocked(r, queueCallerStatusMsg{EventType: "queue_caller_status", TenantID: t.ID, QueueID: q.ID,
+				UpdatedCallers: moved})
+		}
 		return true
 	}
 	return false
@@ -398,14 +412,14 @@ func (s *Server) Waiting(tenantID, queueNumber string) int {
 	return len(q.waiting)
 }
 
-func wireCallerOf(c Caller, pos int, ts time.Time) wireCaller {
+func (s *Server) wireCallerOf(c Caller, pos int, ts time.Time) wireCaller {
 	typ := "normal"
 	if c.Callback {
 		typ = "callback"
 	}
 	return wireCaller{
 		Position: strconv.Itoa(pos), SessionID: c.SessionID, CallerNumber: c.Number,
-		CallerName: c.Name, Timestamp: unix(ts), Type: typ,
+		CallerName: c.Name, Timestamp: s.stamp(ts), Type: typ,
 	}
 }
 
@@ -435,7 +449,7 @@ func (s *Server) SetAgent(tenantID, queueNumber string, a Agent) {
 	ag.Agent, ag.since = a, now
 	s.publishLocked(route{fam: famQueue, tenant: t.ID, queue: q.Number}, queueAgentStatusMsg{
 		EventType: "queue_agent_status", QueueID: q.ID, TenantID: t.ID,
-		UpdatedAgents: []wireAgent{wireAgentOf(ag)}, RemovedAgents: []wireRemovedAgent{},
+		UpdatedAgents: []wireAgent{s.wireAgentOf(ag)}, RemovedAgents: []wireRemovedAgent{},
 	})
 	s.publishAgentQueuesLocked(t, a.Extension, now)
 }
@@ -468,20 +482,20 @@ func (s *Server) publishAgentQueuesLocked(t *tenant, ext string, now time.Time) 
 	for _, q := range t.queues {
 		for _, a := range q.agents {
 			if a.Extension == ext {
-				list = append(list, wireAgentQueue{QueueNumber: q.Number, Status: a.State})
+				list = append(list, wireAgentQueue{QueueNumber: q.Number, Status: s.agentState(a.State)})
 			}
 		}
 	}
 	s.publishLocked(route{fam: famExt, tenant: t.ID, ext: ext}, extensionAgentStatusMsg{
 		AgentStatus: list, EventType: "extension_agent_status", Extension: t.uri(ext),
-		ExtensionID: e.ID, TenantID: t.ID, Time: unix(now),
+		ExtensionID: s.extID(e.ID), TenantID: t.ID, Time: s.stamp(now),
 	})
 }
 
-func wireAgentOf(a *agent) wireAgent {
+func (s *Server) wireAgentOf(a *agent) wireAgent {
 	return wireAgent{
-		State: a.State, AgentExtensionNumber: a.Extension, SessionID: a.SessionID,
-		CallerNumber: a.CallerNumber, CallerName: a.CallerName, Timestamp: unix(a.since),
+		State: s.agentState(a.State), AgentExtensionNumber: a.Extension, SessionID: a.SessionID,
+		CallerNumber: a.CallerNumber, CallerName: a.CallerName, Timestamp: s.stamp(a.since),
 	}
 }
 
@@ -495,7 +509,7 @@ func (s *Server) BreachSLA(tenantID, queueNumber, caller string) {
 	s.publishLocked(route{fam: famQueue, tenant: t.ID, queue: q.Number}, queueSLABreachedMsg{
 		EventType: "queue_sla_breached", QueueID: q.ID, TenantID: t.ID, Caller: caller,
 		TotalCallersBreached: q.breached, SLATimeSecs: q.SLASeconds, WaitingCallers: len(q.waiting),
-		Timestamp: unix(s.Now()),
+		Timestamp: s.stamp(s.Now()),
 	})
 }
 
@@ -505,10 +519,10 @@ func (s *Server) queueStatusLocked(t *tenant, q *queue) queueStatusMsg {
 		WaitingList: make([]wireCaller, 0, len(q.waiting)), Agents: make([]wireAgent, 0, len(q.agents)),
 	}
 	for i, w := range q.waiting {
-		m.WaitingList = append(m.WaitingList, wireCallerOf(w.Caller, i+1, w.since))
+		m.WaitingList = append(m.WaitingList, s.wireCallerOf(w.Caller, i+1, w.since))
 	}
 	for _, a := range q.agents {
-		m.Agents = append(m.Agents, wireAgentOf(a))
+		m.Agents = append(m.Agents, s.wireAgentOf(a))
 	}
 	return m
 }
@@ -529,13 +543,16 @@ func (s *Server) SetExtensionOnline(tenantID, ext string, online bool) {
 	s.publishLocked(route{fam: famExt, tenant: t.ID, ext: ext}, s.extensionStatusLocked(t, e))
 }
 
-// SetPushOnline sets whether push notifications are active for an
-// offline extension; it shows in the next extension_status.
+// SetPushOnline sets whether an extension is reachable by push while it
+// is not registered (a mobile app in the background) and publishes
+// extension_status with its entry.
 func (s *Server) SetPushOnline(tenantID, ext string, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.extLocked(s.tenantLocked(tenantID), ext)
-	e.pushOnline = on
+	t := s.tenantLocked(tenantID)
+	e := s.extLocked(t, ext)
+	e.pushOnline, e.changed = on, s.Now()
+	s.publishLocked(route{fam: famExt, tenant: t.ID, ext: ext}, s.extensionStatusLocked(t, e))
 }
 
 // SetPresence changes an extension's presence (AVAILABLE, ONLINE, LUNCH,
@@ -546,10 +563,21 @@ func (s *Server) SetPresence(tenantID, ext, presence, note string) {
 	t := s.tenantLocked(tenantID)
 	e := s.extLocked(t, ext)
 	e.presence, e.note, e.changed = presence, note, s.Now()
-	s.publishLocked(route{fam: famExt, tenant: t.ID, ext: ext}, extensionPresenceMsg{
-		EventType: "extension_presence", Extension: t.uri(ext), Presence: presence, PresenceNote: note,
-		TenantID: t.ID, ExtensionID: e.ID, Time: unix(e.changed),
+	if !s.listeningLocked() {
+		return
+	}
+	frame := mustMarshal(extensionPresenceMsg{
+		EventType: "extension_presence", Extension: t.uri(ext), Presence: s.presence(presence), PresenceNote: note,
+		TenantID: t.ID, ExtensionID: s.extID(e.ID), Time: s.stamp(e.changed),
 	})
+	if s.quirks.DuplicateKeys {
+		decoy := "AWAY"
+		if presence == decoy {
+			decoy = "LUNCH"
+		}
+		frame = withDecoy(frame, "presence", decoy)
+	}
+	s.publishFrameLocked(route{fam: famExt, tenant: t.ID, ext: ext}, frame, false)
 }
 
 // SetCallStatus changes an extension's call state (ON_CALL, RINGING, or ""
@@ -561,8 +589,8 @@ func (s *Server) SetCallStatus(tenantID, ext, status string) {
 	e := s.extLocked(t, ext)
 	e.callStatus, e.changed = status, s.Now()
 	s.publishLocked(route{fam: famExt, tenant: t.ID, ext: ext}, extensionCallMsg{
-		EventType: "extension_call", Extension: t.uri(ext), CallStatus: status,
-		TenantID: t.ID, ExtensionID: e.ID, Time: unix(e.changed),
+		EventType: "extension_call", Extension: t.uri(ext), CallStatus: s.callStatus(status),
+		TenantID: t.ID, ExtensionID: s.extID(e.ID), Time: s.stamp(e.changed),
 	})
 }
 
@@ -570,8 +598,8 @@ func (s *Server) extensionStatusLocked(t *tenant, list ...*extension) extensionS
 	m := extensionStatusMsg{EventType: "extension_status", TenantID: t.ID, Status: make([]wireExtState, 0, len(list))}
 	for _, e := range list {
 		m.Status = append(m.Status, wireExtState{
-			Extension: t.uri(e.Number), ExtensionID: e.ID, CallStatus: e.callStatus, Online: e.online,
-			Presence: e.presence, PresenceNote: e.note, PushOnline: e.pushOnline, Time: unix(e.changed),
+			Extension: t.uri(e.Number), ExtensionID: s.extID(e.ID), CallStatus: s.callStatus(e.callStatus), Online: e.online,
+			Presence: s.presence(e.presence), PresenceNote: e.note, PushOnline: e.pushOnline, Time: s.stamp(e.changed),
 		})
 	}
 	return m
@@ -611,7 +639,7 @@ func (s *Server) PublishRaw(topic, tenantID string, frame []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sendLocked(r, outFrame{typ: websocket.TextMessage, data: frame})
+	s.publishFrameLocked(r, frame, false)
 }
 
 // extensionNumber is the user part of a SIP URI ("sip:101@x" -> "101").
@@ -627,11 +655,72 @@ func extensionNumber(uri string) string {
 	return uri
 }
 
-func (s *Server) publishLocked(r route, v any) {
+// listeningLocked reports whether anyone may receive a frame: with no
+// session and no tap there is nobody to marshal for (a demo PBX between
+// sessions, hours of traffic in a test).
+func (s *Server) listeningLocked() bool {
 	if len(s.sessions) == 0 && s.tap == nil {
-		return // nobody to marshal for: a demo PBX between sessions
+		s.held = nil
+		return false
 	}
-	s.sendLocked(r, outFrame{typ: websocket.TextMessage, data: mustMarshal(v)})
+	return true
+}
+
+// publishLocked sends v to the sessions subscribed to r.
+func (s *Server) publishLocked(r route, v any) {
+	if s.listeningLocked() {
+		s.publishFrameLocked(r, mustMarshal(v), false)
+	}
+}
+
+// publishTwiceLocked is publishLocked for the events Quirks.Duplicates
+// delivers twice.
+func (s *Server) publishTwiceLocked(r route, v any) {
+	if s.listeningLocked() {
+		s.publishFrameLocked(r, mustMarshal(v), s.quirks.Duplicates)
+	}
+}
+
+// heldFrame is a copy due to one session (nil: the tap) after its next
+// frame.
+type heldFrame struct {
+	sess *session
+	f    outFrame
+}
+
+// publishFrameLocked sends frame to the tap and to the sessions subscribed
+// to r, then the copies held back since the previous frame. With twice, a
+// copy is held back for each of them: a duplicate that arrives out of
+// order.
+func (s *Server) publishFrameLocked(r route, frame []byte, twice bool) {
+	due := s.held
+	s.held = nil
+	f := outFrame{typ: websocket.TextMessage, data: frame}
+	if s.tap != nil {
+		s.tap(frame)
+		if twice {
+			s.held = append(s.held, heldFrame{f: f})
+		}
+	}
+	for sess := range s.sessions {
+		if sess.user != nil && sess.wants(r) {
+			sess.send(f)
+			if twice {
+				s.held = append(s.held, heldFrame{sess: sess, f: f})
+			}
+		}
+	}
+	for _, h := range due {
+		if h.sess == nil {
+			if s.tap != nil {
+				s.tap(h.f.data)
+			}
+			continue
+		}
+		if _, open := s.sessions[h.sess]; open {
+			h.sess.send(h.f)
+		}
+	}
 }
 
 // mustMarshal marshals the package's own payload types, which cannot fail.
@@ -641,15 +730,4 @@ func mustMarshal(v any) []byte {
 		panic("wsitest: cannot marshal event: " + err.Error())
 	}
 	return b
-}
-
-func (s *Server) sendLocked(r route, f outFrame) {
-	if s.tap != nil {
-		s.tap(f.data)
-	}
-	for sess := range s.sessions {
-		if sess.user != nil && sess.wants(r) {
-			sess.send(f)
-		}
-	}
 }

@@ -1,7 +1,10 @@
 package wsitest
 
+import "encoding/json"
+
 // The payloads as a PortSIP PBX sends them: the vendor's key names, ids as
-// strings, and its habit of sending some numbers as strings ("position",
+// strings (extension ids are json.RawMessage: older versions send numbers),
+// and its habit of sending some numbers as strings ("position",
 // "timestamp", "time", "ring_duration") and others as JSON numbers
 // ("total_callers_breached", "talk_duration"). Field order follows the
 // vendor's samples.
@@ -73,14 +76,14 @@ type queueMgmtMsg struct {
 }
 
 type wireExtState struct {
-	Extension    string `json:"extension"`
-	ExtensionID  string `json:"extension_id"`
-	CallStatus   string `json:"call_status"`
-	Online       bool   `json:"online"`
-	Presence     string `json:"presence"`
-	PresenceNote string `json:"presence_note"`
-	PushOnline   bool   `json:"push_online"`
-	Time         string `json:"time"`
+	Extension    string          `json:"extension"`
+	ExtensionID  json.RawMessage `json:"extension_id"`
+	CallStatus   string          `json:"call_status"`
+	Online       bool            `json:"online"`
+	Presence     string          `json:"presence"`
+	PresenceNote string          `json:"presence_note"`
+	PushOnline   bool            `json:"push_online"`
+	Time         string          `json:"time"`
 }
 
 type extensionStatusMsg struct {
@@ -90,22 +93,22 @@ type extensionStatusMsg struct {
 }
 
 type extensionCallMsg struct {
-	EventType   string `json:"event_type"`
-	Extension   string `json:"extension"`
-	CallStatus  string `json:"call_status"`
-	TenantID    string `json:"tenant_id"`
-	ExtensionID string `json:"extension_id"`
-	Time        string `json:"time"`
+	EventType   string          `json:"event_type"`
+	Extension   string          `json:"extension"`
+	CallStatus  string          `json:"call_status"`
+	TenantID    string          `json:"tenant_id"`
+	ExtensionID json.RawMessage `json:"extension_id"`
+	Time        string          `json:"time"`
 }
 
 type extensionPresenceMsg struct {
-	EventType    string `json:"event_type"`
-	Extension    string `json:"extension"`
-	Presence     string `json:"presence"`
-	PresenceNote string `json:"presence_note"`
-	TenantID     string `json:"tenant_id"`
-	ExtensionID  string `json:"extension_id"`
-	Time         string `json:"time"`
+	EventType    string          `json:"event_type"`
+	Extension    string          `json:"extension"`
+	Presence     string          `json:"presence"`
+	PresenceNote string          `json:"presence_note"`
+	TenantID     string          `json:"tenant_id"`
+	ExtensionID  json.RawMessage `json:"extension_id"`
+	Time         string          `json:"time"`
 }
 
 type wireAgentQueue struct {
@@ -117,7 +120,7 @@ type extensionAgentStatusMsg struct {
 	AgentStatus []wireAgentQueue `json:"agent_status"`
 	EventType   string           `json:"event_type"`
 	Extension   string           `json:"extension"`
-	ExtensionID string           `json:"extension_id"`
+	ExtensionID json.RawMessage  `json:"extension_id"`
 	TenantID    string           `json:"tenant_id"`
 	Time        string           `json:"time"`
 }
