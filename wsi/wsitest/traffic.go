@@ -32,6 +32,11 @@ type TrafficConfig struct {
 	Start time.Time
 	// Tick is how often Run steps the model (default 100ms).
 	Tick time.Duration
+	// Quirks are the readings the PBX speaks (Server.SetQuirks); PushOnly
+	// and the title-case Spelling also shape the traffic.
+	Quirks Quirks
+	// Scenario is played over the traffic: Calm (the default) or Incident.
+	Scenario Scenario
 }
 
 // Traffic is a contact centre driving a Server: callers arrive in queues
@@ -112,6 +117,11 @@ type simTenant struct {
 	temp             *simExt   // a temporary extension while it exists
 	tempQueue        string    // a temporary queue's number while it exists
 	tempQueues       int       // temporary queues created so far
+	// An incident (scenario.go): failTrunk carries every external call and
+	// fails every third of them; outage stops registrations flapping.
+	failTrunk  string
+	trunkCalls int
+	outage     bool
 }
 
 type simQueue struct {
@@ -121,6 +131,7 @@ type simQueue struct {
 	waiting  []*simCaller // arrival order; callers being connected stay until answered
 	agents   []*simAgent
 	answered int
+	patience time.Duration // mean; 0 is patienceMean
 }
 
 type simCaller struct {
@@ -141,6 +152,7 @@ type simAgent struct {
 	state   string
 	since   time.Time // in this state since
 	removed bool      // logged out of the queue
+	held    string    // an incident keeps the agent in this state
 }
 
 type simExt struct {
@@ -149,6 +161,8 @@ type simExt struct {
 	online   bool
 	presence string
 	busy     bool // on or setting up a call
+	mobile   bool // reachable by push while not registered (Quirks.PushOnly)
+	down     bool // unregistered by an incident until it ends
 }
 
 // NewTraffic populates s with tenants, queues, agents, extensions and
@@ -178,12 +192,16 @@ func NewTraffic(s *Server, cfg TrafficConfig) *Traffic {
 	s.mu.Lock()
 	s.Now = t.Now
 	s.mu.Unlock()
+	s.SetQuirks(cfg.Quirks)
 	s.AddUser(User{Username: adminUser, Password: demoPassword, Role: SystemAdmin})
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := 0; i < cfg.Tenants; i++ {
 		t.setUpTenant(i)
+	}
+	if cfg.Scenario == Incident {
+		t.scheduleIncident()
 	}
 	return t
 }
@@ -371,6 +389,10 @@ func (t *Traffic) setUpTenant(i int) {
 		if e.online {
 			s.SetExtensionOnline(st.id, e.number, true)
 		}
+		if t.cfg.Quirks.PushOnly && k%3 == 0 {
+			e.mobile = true
+			s.SetPushOnline(st.id, e.number, true)
+		}
 	}
 	for _, q := range st.queues {
 		t.startQueue(q)
@@ -522,6 +544,10 @@ func (t *Traffic) arrive(q *simQueue, at time.Time, scripted bool) *simCaller {
 		Direction: st.dir("inbound"), Caller: number, CallerDisplayName: name,
 		Callee: st.uri(q.number), CalleeDisplayName: q.name, DID: st.did,
 	})
+	if st.failTrunk != "" && t.trunkFails(st) {
+		t.failArrival(c)
+		return c
+	}
 	t.s.Enqueue(st.id, q.number, Caller{SessionID: c.call.SessionID, Number: number, Name: name, Since: at})
 	q.waiting = append(q.waiting, c)
 	if len(q.waiting) > maxWaiting {
@@ -544,7 +570,11 @@ func (t *Traffic) arrive(q *simQueue, at time.Time, scripted bool) *simCaller {
 	}
 	// Patience is memoryless: a caller who has waited still has the
 	// same expected patience left.
-	t.after(t.exp(patienceMean), func() { t.abandon(c) })
+	patience := q.patience
+	if patience == 0 {
+		patience = patienceMean
+	}
+	t.after(t.exp(patience), func() { t.abandon(c) })
 	if t.chance(0.12) {
 		t.after(clamp(t.between(25*time.Second, 60*time.Second)), func() { t.chooseCallback(c) })
 	}
@@ -585,7 +615,7 @@ func (t *Traffic) overflow(c *simCaller) {
 		return
 	}
 	st := c.q.t
-	trunk := pick(t, st.trunks)
+	trunk := t.trunk(st)
 	forwarded := t.Now()
 	ring := t.between(2*time.Second, 10*time.Second)
 	talk := t.lognormal(30 * time.Second)
@@ -688,7 +718,7 @@ func (t *Traffic) connect(a *simAgent, c *simCaller) {
 			if t.chance(0.4) {
 				reason = "callee_disconnect"
 			}
-			trunk := pick(t, st.trunks)
+			trunk := t.trunk(st)
 			if c.callback {
 				t.endCall(st, c.call, ringStart, answered, "answered", 0, reason, trunk, []CallTarget{
 					{CallType: "queue_callback_call", Caller: st.uri(a.ext.number), Callee: c.number, Destination: c.number,
@@ -733,6 +763,12 @@ func (t *Traffic) endCall(st *simTenant, call Call, start, answered time.Time, s
 func (t *Traffic) setAgent(a *simAgent, state string) {
 	a.state, a.since = state, t.Now()
 	t.s.SetAgentState(a.q.t.id, a.q.number, a.ext.number, state)
+	// An early v22.3 list has a BREAK presence: a PBX of that time shows
+	// an agent's break in the presence too.
+	if state == "BREAK" && t.cfg.Quirks.Spelling == SpellingTitleCase && a.ext.presence != "BREAK" {
+		a.ext.presence = "BREAK"
+		t.s.SetPresence(a.q.t.id, a.ext.number, "BREAK", "")
+	}
 }
 
 // afterWork: most agents take the next call, some step away.
@@ -758,6 +794,12 @@ func (t *Traffic) aside(a *simAgent, state string, d time.Duration) {
 
 func (t *Traffic) agentReady(a *simAgent) {
 	if a.removed || a.ext.busy {
+		return
+	}
+	if a.held != "" {
+		if a.state != a.held {
+			t.setAgent(a, a.held)
+		}
 		return
 	}
 	if st := a.q.t; a.ext.presence != st.available {
@@ -885,7 +927,7 @@ func (t *Traffic) randomCall(st *simTenant, outcome string) {
 // inbound through a trunk. done runs when it has ended.
 func (t *Traffic) extCall(st *simTenant, ext, other *simExt, talk time.Duration, outcome string, done func()) {
 	number, name := t.person()
-	trunk := pick(t, st.trunks)
+	trunk := t.trunk(st)
 	c := Call{Direction: st.dir("outbound"), Caller: st.uri(ext.number), Callee: number, CalleeDisplayName: name,
 		OutboundCallerID: st.did}
 	ringing := ext // whose phone rings
@@ -898,6 +940,9 @@ func (t *Traffic) extCall(st *simTenant, ext, other *simExt, talk time.Duration,
 		c.DID, c.OutboundCallerID = st.did, ""
 	default:
 		ringing = nil
+	}
+	if trunk != "" && t.trunkFails(st) {
+		outcome = "fail"
 	}
 	c = t.s.StartCall(st.id, c)
 	start := t.Now()
@@ -1002,6 +1047,9 @@ func (st *simTenant) presence(p string) string {
 // flap registers an offline extension or drops an idle one; a quarter of
 // the registered ones stay down, as phones do.
 func (t *Traffic) flap(st *simTenant) {
+	if st.outage {
+		return
+	}
 	var cands []*simExt
 	for _, e := range st.exts {
 		if e.agent == nil && !e.busy {
@@ -1047,22 +1095,13 @@ func (t *Traffic) tempExtension(st *simTenant) {
 // cfg.Start the bytes are the same on every call, so benchmarks can feed
 // identical input to competing consumers.
 func Frames(cfg TrafficConfig, n int) [][]byte {
-	s := NewUnstartedServer()
-	t := NewTraffic(s, cfg) // the set-up happens before anyone subscribes
+	t := NewTraffic(NewUnstartedServer(), cfg) // the set-up happens before anyone subscribes
 	out := make([][]byte, 0, n)
-	keep := func(frame []byte) {
+	t.Tap(func(_ time.Time, frame []byte) {
 		if len(out) < n {
 			out = append(out, frame)
 		}
-	}
-	s.mu.Lock()
-	for _, id := range s.tenantIDs {
-		for _, ti := range []topicInfo{{famQueue, true}, {famExt, true}, {famQueueMgmt, true}} {
-			s.snapshotLocked(func(v any) { keep(mustMarshal(v)) }, ti, []string{id}, nil, nil)
-		}
-	}
-	s.tap = keep
-	s.mu.Unlock()
+	})
 	for now := t.Now(); len(out) < n; {
 		now = now.Add(time.Second)
 		t.Step(now)
