@@ -10,12 +10,15 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
+	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
 )
 
 type demoCmd struct {
 	Web       webConfig       `embed:"" prefix:"web."`
 	Collector collectorConfig `embed:"" prefix:"collector."`
 	Seed      int64           `name:"demo.seed" default:"1" help:"Seed of the simulated traffic: the same seed plays the same day."`
+	Quirks    bool            `name:"demo.quirks" help:"The simulated PBX speaks every other reading of the vendor's silent spots (skewed clock, repeated keys, duplicates, other versions' spellings, ...): watch portsip_wsi_quirks_total move."`
+	Scenario  string          `name:"demo.scenario" enum:"calm,incident" default:"calm" help:"Traffic: calm, or an incident that meets every queue, extension and call alert's condition within 15 minutes, then the session alerts' (one of: calm, incident)."`
 }
 
 // run starts a simulated PBX on loopback with live contact-centre traffic
@@ -25,13 +28,21 @@ func (c *demoCmd) run(ctx context.Context, logger *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	pbx, err := startDemoPBX(ctx, c.Seed)
+	pbx, err := startDemoPBX(ctx, demoOptions{seed: c.Seed, quirks: c.Quirks, scenario: wsitest.Scenario(c.Scenario)})
 	if err != nil {
 		return err
 	}
 	defer pbx.Close()
 
-	logger.Info("demo: simulated PBX with live traffic", "wsi.url", pbx.URL, "tenants", pbx.Tenants, "seed", c.Seed)
+	logger.Info("demo: simulated PBX with live traffic", "wsi.url", pbx.URL, "tenants", pbx.Tenants, "seed", c.Seed,
+		"scenario", c.Scenario, "quirks", c.Quirks)
+	if c.Quirks {
+		logger.Info("demo: the PBX speaks every quirk, and refuses the system administrator every global topic but extension management until " +
+			adminRefusedFor.String() + " after the start")
+	}
+	if c.Scenario == string(wsitest.Incident) {
+		logger.Info("demo: incident from 2m after the start: queue, extension and call alerts within 15m; dropped sessions from 15m, a refused topic from 18m, the PBX down from 23m30s to 26m30s")
+	}
 
 	return runExporter(ctx, logger, exporterConfig{
 		client: wsi.Config{

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
 )
@@ -15,12 +16,29 @@ type demoPBX struct {
 	Close                   func()
 }
 
+type demoOptions struct {
+	seed     int64
+	quirks   bool // every reading of wsitest.AllQuirks
+	scenario wsitest.Scenario
+}
+
+// adminRefusedFor is how long the PBX of `demo --demo.quirks` refuses the
+// system administrator every global topic but extension management (one
+// of the readings) before it grants them and drops the session, so that
+// the exporter subscribes again and the other quirks show. Tests shorten
+// it.
+var adminRefusedFor = time.Minute
+
 // startDemoPBX starts the simulated PBX on loopback with its contact-centre
 // traffic, which runs until Close.
-func startDemoPBX(ctx context.Context, seed int64) (*demoPBX, error) {
+func startDemoPBX(ctx context.Context, o demoOptions) (*demoPBX, error) {
 	s := wsitest.NewUnstartedServer()
+	cfg := wsitest.TrafficConfig{Seed: o.seed, Scenario: o.scenario}
+	if o.quirks {
+		cfg.Quirks = wsitest.AllQuirks()
+	}
 	// The traffic sets the server's clock and users: before Start.
-	traffic := wsitest.NewTraffic(s, wsitest.TrafficConfig{Seed: seed})
+	traffic := wsitest.NewTraffic(s, cfg)
 	s.Start()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -30,6 +48,23 @@ func startDemoPBX(ctx context.Context, seed int64) (*demoPBX, error) {
 		defer wg.Done()
 		_ = traffic.Run(ctx) // returns nil once ctx is done
 	}()
+	if o.quirks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			grant := time.NewTimer(adminRefusedFor)
+			defer grant.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-grant.C:
+			}
+			q := s.Quirks()
+			q.AdminGlobalsRefused = false
+			s.SetQuirks(q)
+			s.DropSessions()
+		}()
+	}
 
 	user, password := traffic.Credentials()
 	return &demoPBX{

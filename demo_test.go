@@ -83,3 +83,55 @@ func TestMetricsURL(t *testing.T) {
 		}
 	}
 }
+
+// With --demo.quirks the PBX first refuses the administrator its global
+// topics but extension management, then grants them and drops the
+// session: the exporter comes back with everything.
+func TestDemoQuirks(t *testing.T) {
+	clearEnv(t)
+	defer func(d time.Duration) { adminRefusedFor = d }(adminRefusedFor)
+	adminRefusedFor = 2 * time.Second
+	e := startExporter(t, "demo", "--demo.quirks")
+	c := httpClient(nil)
+	url := "http://" + e.addr + "/metrics"
+
+	eventually(t, 20*time.Second, "the queues after the administrator is granted the topics", func() bool {
+		_, body := get(t, c, url)
+		return strings.Contains(body, "\nportsip_up 1\n") && strings.Count(body, "\nportsip_queue_info{") >= 4 &&
+			strings.Contains(body, `portsip_wsi_subscription_active{topic="global_queue_events"} 1`)
+	})
+	_, body := get(t, c, url)
+	if m := attempts.FindStringSubmatch(body); m == nil || m[1] == "1" {
+		t.Errorf("connection attempts %v, want a second session after the grant", m)
+	}
+	if code := e.stop(); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	logs := e.stderr.String()
+	for _, want := range []string{`"quirks":true`, `the PBX refused a subscription`, `"topic":"global_queue_events"`, "every quirk"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the demo's log lacks %s:\n%s", want, logs)
+		}
+	}
+}
+
+var attempts = regexp.MustCompile(`(?m)^portsip_wsi_connection_attempts_total (\d+)$`)
+
+// The incident scenario starts calm like the default; its course is
+// tested on the simulated clock (TestIncidentAlerts).
+func TestDemoIncidentStarts(t *testing.T) {
+	clearEnv(t)
+	e := startExporter(t, "demo", "--demo.scenario=incident")
+	c := httpClient(nil)
+	url := "http://" + e.addr + "/metrics"
+	eventually(t, 10*time.Second, "portsip_up 1 with the demo's queues", func() bool {
+		_, body := get(t, c, url)
+		return strings.Contains(body, "\nportsip_up 1\n") && strings.Count(body, "\nportsip_queue_info{") >= 4
+	})
+	if code := e.stop(); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	if logs := e.stderr.String(); !strings.Contains(logs, `"scenario":"incident"`) || !strings.Contains(logs, "demo: incident from 2m") {
+		t.Errorf("the demo's log does not tell the scenario:\n%s", logs)
+	}
+}
