@@ -34,7 +34,8 @@ type Quirks struct {
 	// queue_status to it. The session learns the queue's number from
 	// queue_created (which has no queue_id) while the queue's events name
 	// it by queue_id alone, as they always do: the id and the number are
-	// paired only by the snapshot of a later subscribe.
+	// paired only by the snapshot of a later subscribe. Traffic then sends
+	// a caller to each campaign queue it creates.
 	NewQueueIDOnly bool
 
 	// DuplicateKeys: objects repeat a key and the last value is the true

