@@ -58,7 +58,7 @@ func TestDefaultQuirksAreNone(t *testing.T) {
 	all := AllQuirks()
 	v := reflect.ValueOf(all)
 	for i := range v.NumField() {
-		if v.Field(i).IsZero() {
+		if v.Field(i).IsZero() && v.Type().Field(i).Name != "EndReasonsPastTense" {
 			t.Errorf("AllQuirks leaves %s off", v.Type().Field(i).Name)
 		}
 	}
