@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -90,34 +91,81 @@ func TestIncidentAlerts(t *testing.T) {
 
 const scrapeInterval = 15 * time.Second
 
-// playDemo runs the demo's traffic through the decoder and a collector on
-// the traffic's clock, and returns a scrape every 15 s from the start to
-// d.
+// playDemo runs the demo's traffic through the exporter on the traffic's
+// clock: its frames, as a system administrator subscribed to everything
+// receives them, go through wsi's replay (the live path after the socket)
+// into a collector whose clock is each frame's time, scraped every 15 s
+// from the start to d.
 func playDemo(t *testing.T, scenario wsitest.Scenario, d time.Duration) []map[string]float64 {
 	t.Helper()
 	start := time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)
 	tr := wsitest.NewTraffic(wsitest.NewUnstartedServer(), wsitest.TrafficConfig{Seed: 1, Start: start, Scenario: scenario})
-	col := collector.New(collector.Config{AgentState: true, ExtensionState: true, Now: tr.Now}, upStats{})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(col)
-	col.SessionUp(wsi.Session{Topics: upStats{}.Stats().Subscriptions})
-	tr.Tap(func(_ time.Time, frame []byte) {
-		ev, reply, err := wsi.Decode(frame)
-		if err != nil || reply != nil {
-			t.Fatalf("frame %s: %v %v", frame, reply, err)
-		}
-		col.HandleEvent(ev)
-	})
-	var scrapes []map[string]float64
-	for at := start; !at.After(start.Add(d)); at = at.Add(scrapeInterval) {
-		tr.Step(at)
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		scrapes = append(scrapes, flatten(mfs))
+	client, err := wsi.NewReplay(wsi.Config{Tenants: tr.TenantIDs()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return scrapes
+	sc := &scraper{t: t, now: start, next: start}
+	sc.col = collector.New(collector.Config{AgentState: true, ExtensionState: true, Now: func() time.Time { return sc.now }}, client)
+	sc.reg = prometheus.NewRegistry()
+	sc.reg.MustRegister(sc.col)
+
+	records := func(yield func(wsi.Record) bool) {
+		var pending []wsi.Record
+		add := func(at time.Time, frame []byte) { pending = append(pending, wsi.Record{Time: at, Frame: frame}) }
+		add(start, []byte(`{"command":"auth","id":"1","status":0}`))
+		for i := range 5 { // one subscribe per global topic
+			add(start, []byte(fmt.Sprintf(`{"command":"subscribe","id":"%d","status":0}`, i+2)))
+		}
+		pending = append(pending, wsi.Record{Time: start, Session: wsi.RecordUp})
+		tr.Tap(add) // the snapshots, then every frame as the traffic publishes it
+		for at := start; !at.After(start.Add(d)); at = at.Add(time.Second) {
+			tr.Step(at)
+			for _, r := range pending {
+				if !yield(r) {
+					return
+				}
+			}
+			pending = pending[:0]
+		}
+	}
+	if err := client.Feed(context.Background(), records, sc); err != nil {
+		t.Fatal(err)
+	}
+	sc.scrapeUntil(start.Add(d))
+	return sc.scrapes
+}
+
+// scraper is the wsi.Handler between the replay and the collector: before
+// an event past the next 15 s boundary it scrapes, at that boundary, what
+// the events before it made.
+type scraper struct {
+	t       *testing.T
+	col     *collector.Collector
+	reg     *prometheus.Registry
+	now     time.Time // the collector's clock
+	next    time.Time // the next scrape
+	scrapes []map[string]float64
+}
+
+func (s *scraper) SessionUp(se wsi.Session) { s.col.SessionUp(se) }
+func (s *scraper) SessionDown(err error)    { s.col.SessionDown(err) }
+func (s *scraper) HandleEvent(ev wsi.Event) {
+	s.scrapeUntil(ev.Head().Received)
+	s.now = ev.Head().Received
+	s.col.HandleEvent(ev)
+}
+
+// scrapeUntil takes the scrapes due up to at.
+func (s *scraper) scrapeUntil(at time.Time) {
+	for !s.next.After(at) {
+		s.now = s.next
+		mfs, err := s.reg.Gather()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.scrapes = append(s.scrapes, flatten(mfs))
+		s.next = s.next.Add(scrapeInterval)
+	}
 }
 
 // runPromtool runs promtool's unit tests of rules on the scrapes.
@@ -142,18 +190,6 @@ func runPromtool(t *testing.T, promtool, rules string, scrapes []map[string]floa
 	if out, err := exec.Command(promtool, "test", "rules", file).CombinedOutput(); err != nil {
 		t.Errorf("promtool test rules on %d scrapes: %v\n%s", len(scrapes), err, out)
 	}
-}
-
-// upStats is a client whose session is up with every global topic.
-type upStats struct{}
-
-func (upStats) Stats() wsi.Stats {
-	subs := map[string]bool{}
-	for _, tp := range []string{wsi.TopicGlobalQueueEvents, wsi.TopicGlobalQueueManagement, wsi.TopicGlobalExtensionEvents,
-		wsi.TopicGlobalExtensionManagement, wsi.TopicGlobalCDREvents} {
-		subs[tp] = true
-	}
-	return wsi.Stats{Up: true, ConnectionAttempts: 1, Subscriptions: subs}
 }
 
 // flatten turns a gathered page into series as Prometheus stores them:
