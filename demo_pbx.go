@@ -25,9 +25,10 @@ type demoOptions struct {
 // adminRefusedFor is how long the PBX of `demo --demo.quirks` refuses the
 // system administrator every global topic but extension management (one
 // of the readings) before it grants them and drops the session, so that
-// the exporter subscribes again and the other quirks show. Tests shorten
-// it.
-var adminRefusedFor = time.Minute
+// the exporter subscribes again and the other quirks show. It is short so
+// that the traffic's first campaign queue is created after the second
+// subscribe (queue_id_only). Tests shorten it.
+var adminRefusedFor = 5 * time.Second
 
 // startDemoPBX starts the simulated PBX on loopback with its contact-centre
 // traffic, which runs until Close.

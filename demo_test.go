@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
 var queueTenant = regexp.MustCompile(`(?m)^portsip_queue_info\{.*tenant_id="([^"]+)"`)
@@ -103,6 +105,22 @@ func TestDemoQuirks(t *testing.T) {
 	_, body := get(t, c, url)
 	if m := attempts.FindStringSubmatch(body); m == nil || m[1] == "1" {
 		t.Errorf("connection attempts %v, want a second session after the grant", m)
+	}
+	// Every reading shows in its counter.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, body := get(t, c, url)
+		var still []string
+		for _, q := range wsi.Quirks {
+			if !regexp.MustCompile(`(?m)^portsip_wsi_quirks_total\{quirk="` + q + `"\} [1-9]`).MatchString(body) {
+				still = append(still, q)
+			}
+		}
+		if len(still) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s these quirks were not counted: %v", still)
+		}
 	}
 	if code := e.stop(); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
