@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,29 +25,38 @@ import (
 )
 
 // incidentAlerts are the shipped alerts whose conditions the demo's
-// incident meets without touching the session, and the series each must
-// fire for within 15 minutes of the start. The queue alerts are about
-// queues of the first tenant, the others about the second tenant.
+// incident meets, the series each must fire for, and by when from the
+// start: the queue, extension and call alerts within 15 minutes (the
+// queue alerts about queues of the first tenant, the others about the
+// second tenant), the session alerts by the end of the incident.
 var incidentAlerts = []struct {
 	name, matcher string
+	by            time.Duration
 	calmToo       bool // the calm traffic's busy queue meets it too
 }{
-	{"PortsipQueueNoAgentsReady", `queue="8002"`, false},
-	{"PortsipQueueLongWait", `queue="8002"`, false},
-	{"PortsipQueueServiceLevelLow", `queue="8001"`, true},
-	{"PortsipQueueAbandonRateHigh", `queue="8001"`, true},
-	{"PortsipQueueSLABreached", `queue="8001"`, true},
-	{"PortsipExtensionsMassOffline", `tenant_id="794493068765036544"`, false},
-	{"PortsipCallFailureRateHigh", `tenant_id="794493068765036544"`, false},
+	{"PortsipQueueNoAgentsReady", `queue="8002"`, 15 * time.Minute, false},
+	{"PortsipQueueLongWait", `queue="8002"`, 15 * time.Minute, false},
+	{"PortsipQueueServiceLevelLow", `queue="8001"`, 15 * time.Minute, true},
+	{"PortsipQueueAbandonRateHigh", `queue="8001"`, 15 * time.Minute, true},
+	{"PortsipQueueSLABreached", `queue="8001"`, 15 * time.Minute, true},
+	{"PortsipExtensionsMassOffline", `tenant_id="794493068765036544"`, 15 * time.Minute, false},
+	{"PortsipCallFailureRateHigh", `tenant_id="794493068765036544"`, 15 * time.Minute, false},
+	{"PortsipWSIFlapping", `job="portsip"`, incidentEnd, false},
+	{"PortsipWSISubscriptionRefused", `topic="global_cdr_events"`, incidentEnd, false},
+	{"PortsipWSIDisconnected", `job="portsip"`, incidentEnd, false},
 }
 
+// incidentEnd is a little after the PBX is back from the incident's
+// outage (26:30).
+const incidentEnd = 27 * time.Minute
+
 // TestIncidentAlerts plays `demo --demo.scenario=incident` on a simulated
-// clock: the traffic's frames go through the decoder and the collector,
-// which is scraped every 15 simulated seconds, and the scrapes are the
-// input of a promtool unit test of the shipped rules (alerts/), which
-// must fire every alert of incidentAlerts within 15 minutes. The calm
-// traffic, played the same way, must not fire those the incident alone
-// causes.
+// clock: the traffic's frames and its session faults go through wsi's
+// replay and the collector, which is scraped every 15 simulated seconds,
+// and the scrapes are the input of a promtool unit test of the shipped
+// rules (alerts/), which must fire every alert of incidentAlerts in time.
+// The calm traffic, played the same way for 15 minutes, must not fire
+// those the incident alone causes.
 func TestIncidentAlerts(t *testing.T) {
 	promtool := lookTool(t, "promtool", "the prometheus package")
 	rules, err := filepath.Abs(filepath.Join("alerts", "portsip.rules.yml"))
@@ -54,7 +64,7 @@ func TestIncidentAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	shipped := shippedAlerts(t, rules)
-	const window = 15 * time.Minute
+	const calm = 15 * time.Minute
 	var fired []promqlTest
 	var incidentOnly []string
 	for _, a := range incidentAlerts {
@@ -64,8 +74,8 @@ func TestIncidentAlerts(t *testing.T) {
 		}
 		fired = append(fired, promqlTest{
 			Expr: fmt.Sprintf(`group by (alertname) (max_over_time(ALERTS{alertname=%q, alertstate="firing", %s}[%s]))`,
-				a.name, a.matcher, model(window)),
-			EvalTime:   model(window),
+				a.name, a.matcher, model(a.by)),
+			EvalTime:   model(a.by),
 			ExpSamples: []sample{{Labels: fmt.Sprintf(`{alertname=%q}`, a.name), Value: 1}},
 		})
 		if !a.calmToo {
@@ -74,16 +84,17 @@ func TestIncidentAlerts(t *testing.T) {
 	}
 	quiet := []promqlTest{{
 		Expr: fmt.Sprintf(`group by (alertname) (max_over_time(ALERTS{alertstate="firing", alertname=~%q}[%s]))`,
-			strings.Join(incidentOnly, "|"), model(window)),
-		EvalTime:   model(window),
+			strings.Join(incidentOnly, "|"), model(calm)),
+		EvalTime:   model(calm),
 		ExpSamples: []sample{},
 	}}
 	for _, tt := range []struct {
 		scenario wsitest.Scenario
+		d        time.Duration
 		tests    []promqlTest
-	}{{wsitest.Incident, fired}, {wsitest.Calm, quiet}} {
+	}{{wsitest.Incident, incidentEnd, fired}, {wsitest.Calm, calm, quiet}} {
 		t.Run(string(tt.scenario), func(t *testing.T) {
-			scrapes := playDemo(t, tt.scenario, window)
+			scrapes := playDemo(t, tt.scenario, tt.d)
 			runPromtool(t, promtool, rules, scrapes, tt.tests)
 		})
 	}
@@ -111,13 +122,40 @@ func playDemo(t *testing.T, scenario wsitest.Scenario, d time.Duration) []map[st
 
 	records := func(yield func(wsi.Record) bool) {
 		var pending []wsi.Record
-		add := func(at time.Time, frame []byte) { pending = append(pending, wsi.Record{Time: at, Frame: frame}) }
-		add(start, []byte(`{"command":"auth","id":"1","status":0}`))
-		for i := range 5 { // one subscribe per global topic
-			add(start, []byte(fmt.Sprintf(`{"command":"subscribe","id":"%d","status":0}`, i+2)))
+		down := false // the PBX is stopped: nothing reaches the exporter
+		add := func(at time.Time, frame []byte) {
+			if !down {
+				pending = append(pending, wsi.Record{Time: at, Frame: frame})
+			}
 		}
-		pending = append(pending, wsi.Record{Time: start, Session: wsi.RecordUp})
+		boundary := func(r wsi.Record) {
+			pending = append(pending, r)
+			sc.boundary(r.Time)
+		}
+		// What a live client's tap records of a session that comes up.
+		subscribe := func(at time.Time, refused []string) {
+			add(at, []byte(`{"command":"auth","id":"1","status":0}`))
+			for i, topic := range []string{wsi.TopicGlobalQueueEvents, wsi.TopicGlobalQueueManagement,
+				wsi.TopicGlobalExtensionEvents, wsi.TopicGlobalExtensionManagement, wsi.TopicGlobalCDREvents} {
+				reply := fmt.Sprintf(`{"command":"subscribe","id":"%d","status":0}`, i+2)
+				if slices.Contains(refused, topic) {
+					reply = fmt.Sprintf(`{"command":"subscribe","error":"permission denied: %s","id":"%d","status":-1}`, topic, i+2)
+				}
+				add(at, []byte(reply))
+			}
+			boundary(wsi.Record{Time: at, Session: wsi.RecordUp})
+		}
+		subscribe(start, nil)
 		tr.Tap(add) // the snapshots, then every frame as the traffic publishes it
+		tr.TapSessions(func(at time.Time, f wsitest.SessionFault) {
+			if !down {
+				boundary(wsi.Record{Time: at, Session: wsi.RecordDown, Stage: wsi.StageRead, Reason: "read: connection reset by peer"})
+			}
+			down = f.Kind == wsitest.FaultStop
+			if !down { // the client reconnects at once; the snapshots follow
+				subscribe(at, f.Refused)
+			}
+		})
 		for at := start; !at.After(start.Add(d)); at = at.Add(time.Second) {
 			tr.Step(at)
 			for _, r := range pending {
@@ -136,8 +174,8 @@ func playDemo(t *testing.T, scenario wsitest.Scenario, d time.Duration) []map[st
 }
 
 // scraper is the wsi.Handler between the replay and the collector: before
-// an event past the next 15 s boundary it scrapes, at that boundary, what
-// the events before it made.
+// an event or a session boundary past the next 15 s boundary it scrapes,
+// at that boundary, what came before.
 type scraper struct {
 	t       *testing.T
 	col     *collector.Collector
@@ -145,10 +183,30 @@ type scraper struct {
 	now     time.Time // the collector's clock
 	next    time.Time // the next scrape
 	scrapes []map[string]float64
+
+	mu     sync.Mutex
+	bounds []time.Time // the times of the session boundaries fed and not yet handled
 }
 
-func (s *scraper) SessionUp(se wsi.Session) { s.col.SessionUp(se) }
-func (s *scraper) SessionDown(err error)    { s.col.SessionDown(err) }
+// boundary notes the time of a session boundary as it is fed: the
+// Handler's calls carry none.
+func (s *scraper) boundary(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bounds = append(s.bounds, at)
+}
+
+func (s *scraper) atBoundary() {
+	s.mu.Lock()
+	at := s.bounds[0]
+	s.bounds = s.bounds[1:]
+	s.mu.Unlock()
+	s.scrapeUntil(at)
+	s.now = at
+}
+
+func (s *scraper) SessionUp(se wsi.Session) { s.atBoundary(); s.col.SessionUp(se) }
+func (s *scraper) SessionDown(err error)    { s.atBoundary(); s.col.SessionDown(err) }
 func (s *scraper) HandleEvent(ev wsi.Event) {
 	s.scrapeUntil(ev.Head().Received)
 	s.now = ev.Head().Received

@@ -83,17 +83,66 @@ func (t *Traffic) scheduleIncident() {
 	t.after(incidentOutage, func() { t.dropRegistrations(inc) })
 	t.after(incidentRecovery, func() { t.recover(inc) })
 	for i := range 4 {
-		t.after(incidentRecovery+time.Duration(i)*incidentFlapGap, t.s.DropSessions)
+		t.after(incidentRecovery+time.Duration(i)*incidentFlapGap, func() { t.fault(FaultDrop) })
 	}
 	t.after(incidentRefusal, func() {
-		t.s.SetDenied(adminUser, "global_cdr_events")
-		t.s.DropSessions()
+		t.refused = []string{"global_cdr_events"}
+		t.fault(FaultDrop)
 	})
-	t.after(incidentDown, t.s.Stop)
+	t.after(incidentDown, func() { t.fault(FaultStop) })
 	t.after(incidentOver, func() {
-		t.s.SetDenied(adminUser)
-		_ = t.s.Resume() // fails only on a server never started: a test stepping the traffic without one
+		t.refused = nil
+		t.fault(FaultResume)
 	})
+}
+
+// SessionFault is what a scenario did to the PBX's sessions.
+type SessionFault struct {
+	Kind string // FaultDrop, FaultStop or FaultResume
+	// Refused are the topics the system administrator is refused from
+	// now on.
+	Refused []string
+}
+
+// Kinds of SessionFault.
+const (
+	FaultDrop   = "drop"   // every session dropped (DropSessions); the PBX takes new ones
+	FaultStop   = "stop"   // the PBX went down (Stop)
+	FaultResume = "resume" // the PBX is back (Resume)
+)
+
+// TapSessions makes fn see, with the simulated time, each fault a
+// scenario does to the PBX's sessions. Tap's subscriber stands for a
+// session that subscribes again at once: after a drop or a resume it gets
+// the snapshots of that subscribe, right after fn returns. fn runs on the
+// goroutine stepping the traffic, which waits for it.
+func (t *Traffic) TapSessions(fn func(at time.Time, f SessionFault)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.onFault = fn
+}
+
+func (t *Traffic) fault(kind string) {
+	s := t.s
+	s.SetDenied(adminUser, t.refused...)
+	switch kind {
+	case FaultDrop:
+		s.DropSessions()
+	case FaultStop:
+		s.Stop()
+	case FaultResume:
+		_ = s.Resume() // fails only on a server never started: a test stepping the traffic without one
+	}
+	if t.onFault != nil {
+		t.onFault(t.Now(), SessionFault{Kind: kind, Refused: t.refused})
+	}
+	if kind != FaultStop {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.tap != nil {
+			s.snapshotsLocked(func(v any) { s.tap(mustMarshal(v)) })
+		}
+	}
 }
 
 func (inc *incident) save(q *simQueue) {
@@ -243,11 +292,16 @@ func (t *Traffic) Tap(fn func(at time.Time, frame []byte)) {
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	emit := func(v any) { fn(t.Now(), mustMarshal(v)) }
+	s.snapshotsLocked(func(v any) { fn(t.Now(), mustMarshal(v)) })
+	s.tap = func(frame []byte) { fn(t.Now(), frame) }
+}
+
+// snapshotsLocked emits the snapshots of a subscribe to every global topic
+// of every tenant.
+func (s *Server) snapshotsLocked(emit func(any)) {
 	for _, id := range s.tenantIDs {
 		for _, ti := range []topicInfo{{famQueue, true}, {famExt, true}, {famQueueMgmt, true}} {
 			s.snapshotLocked(emit, ti, []string{id}, nil, nil)
 		}
 	}
-	s.tap = func(frame []byte) { fn(t.Now(), frame) }
 }

@@ -1,6 +1,9 @@
 package wsitest
 
 import (
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +145,32 @@ func TestIncidentScenario(t *testing.T) {
 	c.auth(u, p, "")
 	c.send(sub([]string{"global_cdr_events"}, "tenants", globex))
 	c.expectReply("subscribe", 0, "")
+}
+
+// A Tap's subscriber learns of the session faults, and gets the snapshots
+// of its next subscribe after a drop and after the PBX is back.
+func TestIncidentTapSessions(t *testing.T) {
+	tr := NewTraffic(NewUnstartedServer(), TrafficConfig{Seed: 1, Start: trafficStart, Scenario: Incident})
+	var got []string
+	afterFault := false
+	tr.Tap(func(_ time.Time, frame []byte) {
+		if afterFault {
+			got = append(got, "then "+string(frame[:len(`{"event_type":"queue_status"`)]))
+			afterFault = false
+		}
+	})
+	tr.TapSessions(func(at time.Time, f SessionFault) {
+		got = append(got, fmt.Sprintf("%s %s %v", at.Sub(trafficStart), f.Kind, f.Refused))
+		afterFault = f.Kind != FaultStop
+	})
+	for now := trafficStart; now.Before(trafficStart.Add(30 * time.Minute)); {
+		now = now.Add(time.Second)
+		tr.Step(now)
+	}
+	snap := `then {"event_type":"queue_status"`
+	want := []string{"15m0s drop []", snap, "15m45s drop []", snap, "16m30s drop []", snap, "17m15s drop []", snap,
+		"18m0s drop [global_cdr_events]", snap, "23m30s stop [global_cdr_events]", "26m30s resume []", snap}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

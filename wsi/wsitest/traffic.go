@@ -61,6 +61,9 @@ type Traffic struct {
 	seq     uint64
 	tenants []*simTenant
 	tempExt int // temporary extensions created so far
+	// A scenario's session faults (scenario.go).
+	refused []string // the topics the system administrator is refused
+	onFault func(at time.Time, f SessionFault)
 }
 
 const (
