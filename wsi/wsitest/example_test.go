@@ -56,3 +56,24 @@ func ExampleNewTraffic() {
 	// Output:
 	// admin [883634229655633920 794493068765036544]
 }
+
+// A PBX whose clock is two minutes behind and whose leaves repeat the
+// enqueue time does not say on the wire how long a caller waited; its
+// truth keeps the wait that happened, in true time, to compare an
+// exporter's numbers with.
+func ExampleServer_QueueTruth() {
+	now := time.Unix(1676206249, 0)
+	pbx := wsitest.NewUnstartedServer()
+	pbx.Now = func() time.Time { return now }
+	pbx.AddTenant(wsitest.Tenant{ID: "676398719834259456", Name: "Acme", Domain: "acme.test"})
+	pbx.AddQueue("676398719834259456", wsitest.Queue{Number: "8001", Name: "Sales", SLASeconds: 20})
+	pbx.SetQuirks(wsitest.Quirks{ClockSkew: -2 * time.Minute, LeaveRepeatsEnqueueTime: true})
+
+	pbx.Enqueue("676398719834259456", "8001", wsitest.Caller{SessionID: "s1", Number: "123456", Since: now.Add(-15 * time.Second)})
+	pbx.Dequeue("676398719834259456", "8001", "s1", wsitest.ReasonAgentAnswered)
+
+	q := pbx.QueueTruth("676398719834259456", "8001")
+	fmt.Println(q.Left["answered"], q.AnsweredWithinSLA, len(q.Waiting))
+	// Output:
+	// {1 15s} 1 0
+}
