@@ -54,8 +54,7 @@ func benchEvents() map[string][]wsi.Event {
 			&wsi.CallCDR{Header: h(wsi.TypeCallCDR), SessionID: "bench-call", TenantName: "Tenant 1", Direction: "in",
 				CallStatus: "answered", StartTime: ts, RingTime: ts + 1, AnsweredTime: ts + 5, EndedTime: ts + 65,
 				TalkDuration: wsi.OptInt{Value: 60, Set: true}, RingDuration: wsi.OptInt{Value: 4, Set: true},
-				EndedReason: "callee_disconnected", TrunkName: "122:883631675865563136",
-				Targets: []wsi.CallTarget{{ID: "1", CallType: "queue_call", Callee: "8001"}}},
+				EndedReason: "callee_disconnected", TrunkName: "122:883631675865563136"},
 		},
 	}
 }

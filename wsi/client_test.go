@@ -619,8 +619,8 @@ func TestClientSlowHandlerIsBackPressureNotLoss(t *testing.T) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, ev := range h.events[before:] {
-		if p, ok := ev.(*ExtensionPresence); !ok || p.PresenceNote != fmt.Sprint(i) {
-			t.Fatalf("event %d = %#v, want presence note %d", i, ev, i)
+		if p, ok := ev.(*ExtensionPresence); !ok || p.Presence != fmt.Sprint("AWAY_", i) {
+			t.Fatalf("event %d = %#v, want presence AWAY_%d", i, ev, i)
 		}
 	}
 	if len(h.downs) != 0 {
@@ -1140,7 +1140,7 @@ func floodBlockedHandler(t *testing.T, pbx *wsitest.Server, h *handler, n, perio
 	before = len(h.events)
 	h.mu.Unlock()
 	for i := range n {
-		pbx.SetPresence(tenantID, "101", "AWAY", fmt.Sprint(i))
+		pbx.SetPresence(tenantID, "101", fmt.Sprint("AWAY_", i), "") // numbered, to check the order
 	}
 	pings := pbx.Pings()
 	waitFor(t, fmt.Sprint(periods, " ping periods"), func() bool { return pbx.Pings() >= pings+periods })

@@ -39,15 +39,7 @@ const (
 
 // KnownEventTypes lists every event_type the package decodes into a typed
 // event, in a stable order. Anything else arrives as *Unknown.
-var KnownEventTypes = []string{
-	TypeQueueStatus, TypeQueueCallerStatus, TypeQueueAgentStatus, TypeQueueSLABreached,
-	TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy,
-	TypeExtensionStatus, TypeExtensionCall, TypeExtensionPresence, TypeExtensionAgentStatus,
-	TypeExtensionCreated, TypeExtensionUpdated, TypeExtensionDestroyed,
-	TypeCallStart, TypeCallUpdateInfo, TypeCallCDR,
-	TypeCDRTargetAdd, TypeCDRTargetRinging, TypeCDRTargetAnswer,
-	TypeCDRTargetNoAnswer, TypeCDRTargetFail, TypeCDRTargetEnd,
-}
+var KnownEventTypes = eventTypeNames()
 
 // Topics. Tenant topics are used with a tenant user (a domain is set);
 // global topics by a system administrator together with "tenants".
@@ -91,6 +83,10 @@ type OptInt struct {
 	Set   bool
 }
 
+// The events carry what the exporter's metrics read, and nothing more:
+// what a PBX sends beyond that (names of people, target details, user data)
+// is skipped, not decoded (see ARCHITECTURE.md, "Decoding").
+
 // ---- queue_events / global_queue_events ----
 
 // QueueStatus (queue_status) is the full state of one queue, pushed right
@@ -104,12 +100,13 @@ type QueueStatus struct {
 	Agents      []QueueAgent  // agents
 }
 
-// QueueCaller is an entry of waiting_list or updated_callers.
+// QueueCaller is an entry of waiting_list or updated_callers. Entries with
+// neither a session id, a caller number nor a reason are dropped: nothing
+// could follow them.
 type QueueCaller struct {
 	Position     int64
 	SessionID    string
 	CallerNumber string
-	CallerName   string
 	// Timestamp is UNIX seconds: the enqueue time in waiting_list and for
 	// reason enqueue, the leave time for the other reasons.
 	Timestamp int64
@@ -124,15 +121,12 @@ type QueueCaller struct {
 	Reason string
 }
 
-// QueueAgent is an entry of agents or updated_agents.
+// QueueAgent is an entry of agents or updated_agents; entries without an
+// extension are dropped.
 type QueueAgent struct {
-	// State as sent, e.g. "QUEUE_CALL", "READY", "Not Ready".
-	State        string
-	Extension    string // agent_extension_number
-	SessionID    string
-	CallerNumber string
-	CallerName   string
-	Timestamp    int64
+	State     string // as sent, e.g. "QUEUE_CALL", "READY", "Not Ready"
+	Extension string // agent_extension_number
+	Timestamp int64
 }
 
 // QueueCallerStatus (queue_caller_status) reports callers joining or
@@ -159,13 +153,10 @@ type QueueAgentStatus struct {
 // queue's SLA time.
 type QueueSLABreached struct {
 	Header
-	QueueID              string
-	QueueNumber          string
-	Caller               string
-	TotalCallersBreached int64
-	SLATimeSecs          int64
-	WaitingCallers       int64
-	Timestamp            int64
+	QueueID     string
+	QueueNumber string
+	SLATimeSecs int64
+	Timestamp   int64
 }
 
 // ---- queue_management_events / global_queue_management_events ----
@@ -188,35 +179,31 @@ type ExtensionStatus struct {
 	Status []ExtensionState
 }
 
-// ExtensionState is one entry of extension_status.status.
+// ExtensionState is one entry of extension_status.status; entries without
+// an extension are dropped.
 type ExtensionState struct {
-	Extension    string // SIP URI, e.g. "sip:101@test.io"
-	ExtensionID  string
-	CallStatus   string // ON_CALL, RINGING, "" (and typos such as ON_ACLL)
-	Online       bool
-	PushOnline   bool
-	Presence     string // ONLINE/AVAILABLE, LUNCH, BUSINESS_TRIP, DO_NOT_DISTURB, AWAY, ...
-	PresenceNote string
-	Time         int64
+	Extension  string // SIP URI, e.g. "sip:101@test.io"
+	CallStatus string // ON_CALL, RINGING, "" (and typos such as ON_ACLL)
+	Online     bool
+	PushOnline bool
+	Presence   string // ONLINE/AVAILABLE, LUNCH, BUSINESS_TRIP, DO_NOT_DISTURB, AWAY, ...
+	Time       int64
 }
 
 // ExtensionCall (extension_call): an extension started, received or ended a call.
 type ExtensionCall struct {
 	Header
-	Extension   string
-	ExtensionID string
-	CallStatus  string
-	Time        int64
+	Extension  string
+	CallStatus string
+	Time       int64
 }
 
 // ExtensionPresence (extension_presence): an extension changed presence.
 type ExtensionPresence struct {
 	Header
-	Extension    string
-	ExtensionID  string
-	Presence     string
-	PresenceNote string
-	Time         int64
+	Extension string
+	Presence  string
+	Time      int64
 }
 
 // ExtensionAgentStatus (extension_agent_status): an agent's state in the
@@ -224,12 +211,12 @@ type ExtensionPresence struct {
 type ExtensionAgentStatus struct {
 	Header
 	Extension   string
-	ExtensionID string
 	Time        int64
 	AgentStatus []AgentQueueState
 }
 
-// AgentQueueState is one entry of agent_status.
+// AgentQueueState is one entry of agent_status; entries without a queue
+// number are dropped.
 type AgentQueueState struct {
 	QueueNumber string
 	Status      string
@@ -243,11 +230,6 @@ type ExtensionManagement struct {
 	Header
 	ExtensionNumber string
 	ExtensionID     string
-	DisplayName     string // disp_name
-	Email           string
-	Username        string
-	Department      string
-	Enabled         OptInt // 1 true, 0 false; Set false when absent
 }
 
 // ---- cdr_events / global_cdr_events ----
@@ -255,80 +237,39 @@ type ExtensionManagement struct {
 // CallStart is call_start or call_update_info (see Header.EventType).
 type CallStart struct {
 	Header
-	Time              int64
-	SessionID         string
-	CDRID             string
-	CallID            string
-	Direction         string // as sent: ext/in/out/in2out or internal/inbound/outbound/inbound_outbound
-	Caller            string
-	CallerDisplayName string
-	Callee            string
-	CalleeDisplayName string
-	DID               string
-	OutboundCallerID  string
-	UserData          string // a non-string user_data is kept as its JSON text
+	Time      int64
+	SessionID string
+	CDRID     string
+	CallID    string
+	Direction string // as sent: ext/in/out/in2out or internal/inbound/outbound/inbound_outbound
 }
 
 // CallCDR (call_cdr) is the final record of a call.
 type CallCDR struct {
 	Header
-	TenantName        string
-	SessionID         string
-	CallID            string
-	CDRID             string
-	StartTime         int64 // UNIX seconds; 0 when it did not happen
-	RingTime          int64
-	AnsweredTime      int64
-	EndedTime         int64
-	RingDuration      OptInt
-	TalkDuration      OptInt
-	Caller            string
-	CallerDisplayName string
-	CallerDomain      string
-	Callee            string
-	CalleeDomain      string
-	DID               string // did, or did_cid on older servers
-	OutboundCallerID  string
-	CallStatus        string // answered, noanswer, fail; empty on the oldest servers
-	StatusCode        int64
-	EndedReason       string       // ended_reason or end_reason
-	Direction         string       // as sent, old or new spelling
-	TrunkName         string       // e.g. "122:883631675865563136"
-	UserData          string       // a non-string user_data is kept as its JSON text
-	Targets           []CallTarget // call_targets
-}
-
-// CallTarget is one entry of call_targets, and the body of cdr_target_* events.
-type CallTarget struct {
-	ID               string
-	CallType         string // normal_call, queue_call, queue_callback_call, ring_group_call, callback_call, none
-	Caller           string
-	Callee           string
-	Destination      string
-	DID              string
-	OutboundCallerID string
-	StartTime        int64
-	RingTime         int64
-	AnsweredTime     int64
-	EndedTime        int64
-	RingDuration     OptInt
-	TalkDuration     OptInt
-	Status           string
-	StatusCode       int64
-	EndReason        string
-	TrunkName        string
-	Cost             string
+	TenantName   string
+	SessionID    string
+	CallID       string
+	CDRID        string
+	StartTime    int64 // UNIX seconds; 0 when it did not happen
+	RingTime     int64
+	AnsweredTime int64
+	EndedTime    int64
+	RingDuration OptInt
+	TalkDuration OptInt
+	CallStatus   string // answered, noanswer, fail; empty on the oldest servers
+	EndedReason  string // ended_reason, or end_reason when that is absent
+	Direction    string // as sent, old or new spelling
+	TrunkName    string // e.g. "122:883631675865563136"
 }
 
 // CDRTarget is a cdr_target_* event (newer servers): one target of a call
-// changed. The target's keys sit at the top level of the message next to
-// the call's ids.
+// changed. The target's own keys are not decoded.
 type CDRTarget struct {
 	Header
 	SessionID string
 	CDRID     string
 	CallID    string
-	Target    CallTarget
 }
 
 // Unknown is an event whose event_type this package does not know. It is

@@ -28,7 +28,7 @@ func TestFramesDecode(t *testing.T) {
 				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
 			}
 		case *wsi.CDRTarget:
-			if e.SessionID == "" || e.Target.ID == "" || e.Target.StartTime == 0 || e.Target.CallType != "normal_call" {
+			if e.SessionID == "" || e.CDRID == "" || e.CallID == "" {
 				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
 			}
 		case *wsi.CallCDR:
