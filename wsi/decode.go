@@ -3,7 +3,6 @@ package wsi
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -113,7 +112,7 @@ func decode(data []byte, several bool) (ev Event, rep *Reply, rest []byte, err e
 	return ev, rep, rest, nil
 }
 
-// decoder reads one frame into an event or reply. Type errors are recorded
+// decoder reads one frame into an event or reply. A type error is recorded
 // in invalid and decoding goes on, so that a frame which is also not JSON
 // is counted as malformed_json.
 type decoder struct {
@@ -124,8 +123,7 @@ type decoder struct {
 	key     key    // the key whose value is being read, for errors
 	seen    keySet // the keys read so far in the object being read
 
-	// The last event_type of a frame that repeats the key decides the type.
-	typeCount int
+	typeCount int // event_type keys read: the last one decides the type
 	lastType  string
 	lastDec   eventDecoder
 }
@@ -259,8 +257,7 @@ func object[T any](d *decoder, t *T, p *plan[T]) (kept bool) {
 	return kept
 }
 
-// holdsValue reports whether the value at pos is neither null nor "".
-func (d *decoder) holdsValue() bool {
+func (d *decoder) holdsValue() bool { // neither null nor ""
 	c := d.peekByte()
 	return c != 'n' && (c != '"' || d.pos+1 < len(d.data) && d.data[d.pos+1] != '"')
 }
@@ -296,11 +293,12 @@ func entries[T any](d *decoder, p *plan[T]) (dst []T) {
 			continue
 		}
 		if len(dst) == cap(dst) {
-			more := 1
-			if cap(dst) >= 64 && !counted {
-				more, counted = d.countRest(p.ids, p.bare != nil)+1, true
+			if cap(dst) < 64 || counted {
+				dst = append(dst, *new(T))[:len(dst)]
+			} else {
+				grown := make([]T, len(dst), len(dst)+1+d.countRest(p.ids, p.bare != nil))
+				dst, counted = grown[:copy(grown, dst)], true
 			}
-			dst = slices.Grow(dst, more)
 		}
 		dst = dst[:len(dst)+1]
 		e := &dst[len(dst)-1]
@@ -321,8 +319,8 @@ func entries[T any](d *decoder, p *plan[T]) (dst []T) {
 	return dst
 }
 
-// isBare reports whether a value starting with c is a string or a number.
-func isBare(c byte) bool { return c == '"' || isNumber(c) }
+func isBare(c byte) bool   { return c == '"' || isNumber(c) }
+func isNumber(c byte) bool { return c == '-' || c >= '0' && c <= '9' }
 
 // countRest counts the entries from pos to the end of the array that
 // entries would keep.
@@ -345,8 +343,7 @@ func (d *decoder) countRest(ids keySet, bare bool) (n int) {
 	return n
 }
 
-// openArray enters the array at pos and reports true; null reads as absent
-// and anything else as invalid.
+// openArray enters the array at pos; null reads as absent.
 func (d *decoder) openArray() bool {
 	switch d.peekByte() {
 	case '[':
@@ -361,8 +358,6 @@ func (d *decoder) openArray() bool {
 }
 
 // ---- typed values ----
-
-func isNumber(c byte) bool { return c == '-' || c >= '0' && c <= '9' }
 
 // str reads a string. A JSON number reads as its literal text (ids were
 // numbers before v16: a version spelling), null as "".
@@ -381,8 +376,7 @@ func (d *decoder) str() string {
 	return ""
 }
 
-// enum reads a string from a small set of known values without
-// allocating for them.
+// enum reads a string, without allocating for the values PBXs send.
 func (d *decoder) enum() string {
 	if d.peekByte() == '"' {
 		return intern(d.strBytes())
@@ -467,8 +461,8 @@ func (d *decoder) any() string {
 	return string(d.data[start:d.pos])
 }
 
-// idOnly checks a documented id that no event carries: a number there is
-// the spelling of an older server.
+// idOnly skips an id no event carries, noting a number as an older
+// server's spelling.
 func (d *decoder) idOnly() {
 	if isNumber(d.peekByte()) {
 		d.quirks.Add(QuirkVersionSpelling)

@@ -57,14 +57,10 @@ const (
 
 // Header is common to every event.
 type Header struct {
-	// EventType is the event_type key as sent (lower case as on the wire).
-	EventType string
-	// TenantID is the tenant_id key; ids are strings even when sent as numbers.
-	TenantID string
-	// Received is when the Client read the frame. Zero when decoded elsewhere.
-	Received time.Time
-	// Quirks are the compensations the decoder made for this event.
-	Quirks QuirkSet
+	EventType string    // as sent (lower case on the wire)
+	TenantID  string    // a string even when sent as a number
+	Received  time.Time // when the Client read the frame; zero when decoded elsewhere
+	Quirks    QuirkSet  // the compensations the decoder made for this event
 }
 
 // Head gives access to the header of any event.
@@ -83,11 +79,9 @@ type OptInt struct {
 	Set   bool
 }
 
-// The events carry what the exporter's metrics read, and nothing more:
-// what a PBX sends beyond that (names of people, target details, user data)
-// is skipped, not decoded (see ARCHITECTURE.md, "Decoding").
-
-// ---- queue_events / global_queue_events ----
+// The events carry what the exporter's metrics read, and nothing more: what
+// a PBX sends beyond that (names of people, call targets, user data) is
+// skipped, not decoded (ARCHITECTURE.md, "Decoding").
 
 // QueueStatus (queue_status) is the full state of one queue, pushed right
 // after subscribing. It replaces whatever was known about the queue.
@@ -110,14 +104,12 @@ type QueueCaller struct {
 	// Timestamp is UNIX seconds: the enqueue time in waiting_list and for
 	// reason enqueue, the leave time for the other reasons.
 	Timestamp int64
-	// Type is "normal" or "callback", lower-cased. Empty when not sent, and
-	// when the value lists alternatives: the vendor's sample sends the
-	// placeholder "normal/callback", which names no kind. Treat empty as
-	// normal, the kind of every caller that did not ask for a callback.
+	// Type is "normal" or "callback", lower-cased; empty when not sent or
+	// when the value lists alternatives (the vendor sample's placeholder
+	// "normal/callback"). Treat empty as normal.
 	Type string
-	// Reason is set in queue_caller_status only: enqueue, agent_answered,
-	// overflow, hangup, callback (lower-cased as sent). Like Type, a list of
-	// alternatives (the sample's "enqueue/agent_answered/...") decodes as "".
+	// Reason, in queue_caller_status only: enqueue, agent_answered,
+	// overflow, hangup, callback, lower-cased; "" like Type.
 	Reason string
 }
 
@@ -159,8 +151,6 @@ type QueueSLABreached struct {
 	Timestamp   int64
 }
 
-// ---- queue_management_events / global_queue_management_events ----
-
 // QueueManagement is queue_created, queue_updated or queue_destroy (see
 // Header.EventType). The current queues are pushed on subscribe.
 type QueueManagement struct {
@@ -169,8 +159,6 @@ type QueueManagement struct {
 	QueueID     string // when sent
 	QueueName   string // when sent
 }
-
-// ---- extension_events / global_extension_events ----
 
 // ExtensionStatus (extension_status) is pushed on subscribe and when an
 // extension registers or unregisters.
@@ -222,8 +210,6 @@ type AgentQueueState struct {
 	Status      string
 }
 
-// ---- global_extension_management_events ----
-
 // ExtensionManagement is extension_created, extension_updated or
 // extension_destroyed (see Header.EventType).
 type ExtensionManagement struct {
@@ -231,8 +217,6 @@ type ExtensionManagement struct {
 	ExtensionNumber string
 	ExtensionID     string
 }
-
-// ---- cdr_events / global_cdr_events ----
 
 // CallStart is call_start or call_update_info (see Header.EventType).
 type CallStart struct {
@@ -283,13 +267,9 @@ type Unknown struct {
 type Reply struct {
 	Command string
 	ID      string
-	// Status is 0 for success, as documented, and -1 for a reply with an
-	// error and no status.
-	Status int64
-	Error  string // a non-string error is kept as its JSON text
-	// Topics are the topics a subscribe reply names, when it names any
-	// (undocumented; a reply naming them is matched to them).
-	Topics []string
+	Status  int64    // 0 for success, as documented; -1 for an error without a status
+	Error   string   // a non-string error is kept as its JSON text
+	Topics  []string // the topics a subscribe reply names, if any (undocumented)
 }
 
 // OK reports whether the command succeeded. The status decides: it is
