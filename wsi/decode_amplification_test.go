@@ -1,6 +1,7 @@
 package wsi
 
 import (
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -67,25 +68,33 @@ func TestDecodeAmplification(t *testing.T) {
 		if err != nil || ev == nil && rep == nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		allocated := allocatedBy(func() { Decode(frame) })
-		t.Logf("%-42s %5.2f bytes allocated per byte", name, float64(allocated)/float64(len(frame)))
-		if allocated > maxAmplification*uint64(len(frame))+slack {
-			t.Errorf("%s: decoding %d bytes allocated %d, more than %dx", name, len(frame), allocated, maxAmplification)
+		limit := maxAmplification*uint64(len(frame)) + slack
+		unread := strings.HasSuffix(name, " empty") || strings.HasPrefix(name, "16 MB") || strings.HasPrefix(name, "unused")
+		if unread {
+			limit = slack
 		}
-		if strings.HasSuffix(name, " empty") || strings.HasPrefix(name, "16 MB") || strings.HasPrefix(name, "unused") {
-			if allocated > slack {
-				t.Errorf("%s: decoding what nothing reads allocated %d bytes", name, allocated)
-			}
+		allocated := allocatedBy(func() { Decode(frame) }, limit)
+		t.Logf("%-42s %5.2f bytes allocated per byte", name, float64(allocated)/float64(len(frame)))
+		if allocated > limit && unread {
+			t.Errorf("%s: decoding what nothing reads allocated %d bytes", name, allocated)
+		} else if allocated > limit {
+			t.Errorf("%s: decoding %d bytes allocated %d, more than %dx", name, len(frame), allocated, maxAmplification)
 		}
 	}
 }
 
-// allocatedBy returns the bytes f allocates.
-func allocatedBy(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
+// allocatedBy returns the bytes f allocates. A goroutine an earlier test
+// left winding down may allocate meanwhile, so a count over limit is taken
+// again, and the least of three kept.
+func allocatedBy(f func(), limit uint64) uint64 {
+	least := uint64(math.MaxUint64)
+	for i := 0; i < 3 && least > limit; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+	}
+	return least
 }
