@@ -66,7 +66,6 @@ func (c *Collector) addCaller(q *queue, k string, w *wsi.QueueCaller, arrival fl
 		c.drop(EntityCaller)
 		return
 	}
-	q.left.forget(c.hash(k))
 	q.waiting[c.key(k)] = caller{enqueued: at, callback: w.Type == "callback"}
 }
 
@@ -101,22 +100,25 @@ func (c *Collector) queueCallerStatus(e *wsi.QueueCallerStatus, now time.Time) {
 }
 
 func (c *Collector) enqueue(q *queue, k string, u *wsi.QueueCaller, w caller, waiting bool, arrival float64) {
-	switch {
-	case waiting:
+	if waiting {
 		// The same enqueue again: counted once, its kind kept current.
 		w.callback = u.Type == "callback"
 		q.waiting[k] = w
 		c.quirk(wsi.QuirkDuplicateEvent)
 		return
-	case k != "" && u.Timestamp > 0:
-		// An enqueue older than the caller's leave came late: the caller
-		// is counted, not made to wait again.
-		if at, ok := q.left.get(c.hash(k)); ok && u.Timestamp < at {
-			q.callers[reasonEnqueue]++
-			return
-		}
 	}
 	q.callers[reasonEnqueue]++
+	if k == "" {
+		return
+	}
+	if i := q.left.find(c.hash(k)); i >= 0 {
+		if u.Timestamp > 0 && u.Timestamp < q.left.vals[i] {
+			// An enqueue older than the caller's leave came late: the
+			// caller is counted, not made to wait again.
+			return
+		}
+		q.left.drop(i) // it called again
+	}
 	c.addCaller(q, k, u, arrival)
 }
 
@@ -129,7 +131,8 @@ func (c *Collector) enqueue(q *queue, k string, u *wsi.QueueCaller, w caller, wa
 func (c *Collector) leave(q *queue, k string, u *wsi.QueueCaller, reason string, w caller, waiting bool, arrival float64) {
 	if k != "" {
 		h := c.hash(k)
-		if !waiting && q.left.has(h) {
+		if q.left.has(h) {
+			// Never a waiting caller's: forgotten when it called again.
 			c.quirk(wsi.QuirkDuplicateEvent)
 			return
 		}
@@ -137,7 +140,7 @@ func (c *Collector) leave(q *queue, k string, u *wsi.QueueCaller, reason string,
 		if at <= 0 {
 			at = int64(arrival)
 		}
-		q.left.add(h, at)
+		q.left.addNew(h, at)
 	}
 	q.callers[reason]++
 	if !waiting {

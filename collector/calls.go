@@ -80,7 +80,7 @@ func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
 	// The same record again (same session_id and call_id) is not another
 	// call.
 	if e.SessionID != "" || e.CallID != "" {
-		k := c.hash(t.id, e.SessionID, e.CallID)
+		k := c.hash3(t.id, e.SessionID, e.CallID)
 		if c.cdrs.has(k) {
 			c.quirk(wsi.QuirkDuplicateEvent)
 			return

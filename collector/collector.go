@@ -81,7 +81,7 @@ type Collector struct {
 	implausible uint64
 	enums       enums
 	clock       pbxClock
-	hasher      maphash.Hash // keys of the recent sets
+	seed        maphash.Seed // of the keys of the recent sets
 	cdrs        recent       // the last call_cdr counted
 
 	lastRows atomic.Int64 // series copied by the last scrape
@@ -99,7 +99,7 @@ func New(cfg Config, stats StatsSource) *Collector {
 		retired: make(map[*queue]struct{}),
 		dropped: make(map[string]uint64),
 		quirks:  make([]uint64, len(wsi.Quirks)),
-		hasher:  newHasher(),
+		seed:    maphash.MakeSeed(),
 		cdrs:    recent{size: recentCDRs},
 		enums:   newEnums(),
 	}

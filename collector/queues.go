@@ -198,6 +198,9 @@ func (c *Collector) merge(old, q *queue, now time.Time) {
 		q.wait[o].merge(&old.wait[o])
 	}
 	q.left.merge(&old.left)
+	for k := range q.waiting {
+		q.left.forget(c.hash(k)) // a waiting caller is never one who left
+	}
 	if old.live {
 		c.touch(q)
 	}
@@ -271,7 +274,11 @@ func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
 	clear(q.waiting)
 	for i := range e.Waiting {
 		w := &e.Waiting[i]
-		c.addCaller(q, c.label(callerKey(w)), w, arrival)
+		k := c.label(callerKey(w))
+		if k != "" {
+			q.left.forget(c.hash(k)) // waiting again
+		}
+		c.addCaller(q, k, w, arrival)
 	}
 	for _, a := range q.agents {
 		a.seen = false

@@ -1,6 +1,9 @@
 package collector
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"math/bits"
+)
 
 // The same event may arrive twice and events may arrive out of order (the
 // vendor says so of the webhook delivery of these events). To count each
@@ -41,20 +44,17 @@ func (r *recent) find(key uint64) int {
 
 func (r *recent) has(key uint64) bool { return r.find(key) >= 0 }
 
-// get returns the value remembered with key.
-func (r *recent) get(key uint64) (int64, bool) {
-	if i := r.find(key); i >= 0 {
-		return r.vals[i], true
-	}
-	return 0, false
-}
-
 // add remembers key with v, forgetting the oldest when full.
 func (r *recent) add(key uint64, v int64) {
 	if i := r.find(key); i >= 0 {
 		r.vals[i] = v
 		return
 	}
+	r.addNew(key, v)
+}
+
+// addNew is add of a key known not to be there.
+func (r *recent) addNew(key uint64, v int64) {
 	if r.keys == nil {
 		r.keys, r.vals = make([]uint64, r.size), make([]int64, r.size)
 		if r.size > recentScanMax {
@@ -74,11 +74,16 @@ func (r *recent) add(key uint64, v int64) {
 // forget drops key.
 func (r *recent) forget(key uint64) {
 	if i := r.find(key); i >= 0 {
-		r.keys[i] = 0
-		if r.index != nil {
-			delete(r.index, key)
-		}
+		r.drop(i)
 	}
+}
+
+// drop forgets the key at index i (from find).
+func (r *recent) drop(i int) {
+	if r.index != nil {
+		delete(r.index, r.keys[i])
+	}
+	r.keys[i] = 0
 }
 
 // merge remembers what o remembers too.
@@ -91,19 +96,12 @@ func (r *recent) merge(o *recent) {
 	}
 }
 
-// hash is the key of strings in a recent set; never 0. The seed is the
+// hash is the key of a string in a recent set; never 0. The seed is the
 // process's own, so a PBX cannot choose keys that collide.
-func (c *Collector) hash(parts ...string) uint64 {
-	c.hasher.Reset()
-	for _, p := range parts {
-		c.hasher.WriteString(p)
-		c.hasher.WriteByte(0)
-	}
-	return c.hasher.Sum64() | 1
-}
+func (c *Collector) hash(s string) uint64 { return maphash.String(c.seed, s) | 1 }
 
-func newHasher() maphash.Hash {
-	var h maphash.Hash
-	h.SetSeed(maphash.MakeSeed())
-	return h
+// hash3 is the key of three strings together.
+func (c *Collector) hash3(a, b, d string) uint64 {
+	return (maphash.String(c.seed, a) ^ bits.RotateLeft64(maphash.String(c.seed, b), 21) ^
+		bits.RotateLeft64(maphash.String(c.seed, d), 42)) | 1
 }
