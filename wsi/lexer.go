@@ -1,7 +1,9 @@
 package wsi
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -184,14 +186,33 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+// plainUntil returns the index of the first byte from i on that is not
+// plain, looking at eight bytes at a time: most strings are ids and numbers
+// a dozen bytes or more long, and scanning them is the decoder's main work.
+func plainUntil(data []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(data); i += 8 {
+		w := binary.LittleEndian.Uint64(data[i:])
+		q, b := w^(ones*'"'), w^(ones*'\\')
+		// The high bit of each byte that is below 0x20, a quote, a
+		// backslash or non-ASCII; a borrow may mark a byte above the first
+		// such one, never below.
+		if m := ((w-ones*0x20)&^w | (q-ones)&^q | (b-ones)&^b | w) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(data) && plain[data[i]] {
+		i++
+	}
+	return i
+}
+
 // scanString validates the string at pos and moves past it. end is the
 // index of its closing quote; escaped and nonASCII say what it holds.
 func (l *lexer) scanString() (end int, escaped, nonASCII bool) {
 	data := l.data
 	for i := l.pos + 1; ; {
-		for i < len(data) && plain[data[i]] {
-			i++
-		}
+		i = plainUntil(data, i)
 		switch {
 		case i >= len(data):
 			l.pos = i
