@@ -276,7 +276,14 @@ func entries[T any](d *decoder, p *plan[T]) (dst []T) {
 	if p.ids == (keySet{}) {
 		want = "a string"
 	}
-	if !d.openArray() {
+	switch d.peekByte() {
+	case '[':
+		d.push()
+	case 'n':
+		d.literal("null")
+		return nil
+	default:
+		d.wrongType("an array")
 		return nil
 	}
 	counted := false
@@ -341,20 +348,6 @@ func (d *decoder) countRest(ids keySet, bare bool) (n int) {
 	}
 	d.pos, d.depth = pos, depth
 	return n
-}
-
-// openArray enters the array at pos; null reads as absent.
-func (d *decoder) openArray() bool {
-	switch d.peekByte() {
-	case '[':
-		d.push()
-		return true
-	case 'n':
-		d.literal("null")
-		return false
-	}
-	d.wrongType("an array")
-	return false
 }
 
 // ---- typed values ----
