@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -507,6 +508,34 @@ func TestDecodeDoesNotAliasInput(t *testing.T) {
 		frame[i] = 'X'
 	}
 	checkEqual(t, "after overwriting the input", ev, want)
+}
+
+// Decoders are pooled and reuse their buffer for escaped strings: events
+// decoded at the same time, escaped strings included, keep their own.
+func TestDecodeConcurrently(t *testing.T) {
+	var frames [][]byte
+	for i := range 50 {
+		frames = append(frames, fmt.Appendf(nil,
+			`{"event_type":"queue_caller_status","tenant_id":"t\u00e9%d","updated_callers":[{"session_id":"s\n%d","reason":"Hang\u0055p"}]}`, i, i))
+	}
+	want := make([]Event, len(frames))
+	for i, f := range frames {
+		want[i], _ = decodeOK(t, f)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				for i, f := range frames {
+					if ev, _, err := Decode(f); err != nil || !reflect.DeepEqual(ev, want[i]) {
+						t.Errorf("frame %d decoded as %+v, %v, want %+v", i, ev, err, want[i])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestDecodeNesting(t *testing.T) {
