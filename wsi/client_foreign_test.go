@@ -611,7 +611,13 @@ func TestForeignPBXLeaksOtherTenantsInTenantMode(t *testing.T) {
 	c := newClient(t, testConfig(url, nil))
 	h := &handler{}
 	run(t, c, h)
-	waitFor(t, "queue 8004 learnt", func() bool { mu.Lock(); defer mu.Unlock(); return slices.Contains(learnt, "8004") })
+	// The queue is subscribed before its event reaches the Handler and is
+	// counted: wait for both.
+	waitFor(t, "queue 8004 learnt", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(learnt, "8004") && c.Stats().Events[TypeQueueCreated] >= 2
+	})
 	mu.Lock()
 	got := slices.Clone(learnt)
 	mu.Unlock()
