@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/portsip-exporter/portsip_exporter/collector"
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -127,8 +128,8 @@ func (c *wsiConfig) clientConfig() wsi.Config { return c.client }
 
 // redactor removes the password of every command from what the program
 // prints.
-func (c *cli) redactor() *wsi.Redactor {
-	return wsi.NewRedactor(c.Run.WSI.client.Password, c.Check.WSI.client.Password)
+func (c *cli) redactor() *secret.Redactor {
+	return secret.NewRedactor(c.Run.WSI.client.Password, c.Check.WSI.client.Password)
 }
 
 // webConfig is the exporter's own HTTP endpoint (--web.*), as in every

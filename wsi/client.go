@@ -9,6 +9,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 )
 
 // Session describes an established session (connected, authenticated,
@@ -63,7 +66,7 @@ type Stats struct {
 type Client struct {
 	cfg     Config
 	log     *slog.Logger
-	red     *Redactor
+	red     *secret.Redactor
 	tls     *tls.Config
 	global  bool            // system administrator: global_* topics with tenants
 	tenants map[string]bool // global mode: Config.Tenants
@@ -89,7 +92,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	red, h := NewRedactor(cfg.Password), slog.DiscardHandler
+	red, h := secret.NewRedactor(cfg.Password), slog.DiscardHandler
 	if cfg.Logger != nil {
 		h = cfg.Logger.Handler()
 	}
@@ -115,13 +118,26 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Redactor removes the password from text, in every form a PBX may echo
-// it in: for whatever else reaches the outside (labels, reports).
-func (c *Client) Redactor() *Redactor { return c.red }
+// maxText bounds text from the PBX that the client keeps or logs: a
+// refusal, an unknown reply, a name. PBX texts are short; a hostile one
+// must not make megabyte log lines.
+const maxText = 256
 
 // text is text from the PBX made safe to keep or log: redacted first (a
 // cut must not leave half a password), then bounded.
 func (c *Client) text(s string) string { return clip(c.red.String(s), maxText) }
+
+// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
 
 func zeroCounts(keys []string) map[string]uint64 {
 	m := make(map[string]uint64, len(keys))
@@ -330,3 +346,9 @@ func (c *Client) logRefusal(sub *subscription) {
 	c.refusals[key] = sub.err
 	c.log.Log(context.Background(), level, "the PBX refused a subscription", "topic", sub.topic, "queue", sub.queue, "error", sub.err)
 }
+
+// Redactor and NewRedactor moved to package internal/secret; these
+// forward for code written against the old names and go once it is moved.
+type Redactor = secret.Redactor
+
+func NewRedactor(secrets ...string) *Redactor { return secret.NewRedactor(secrets...) }

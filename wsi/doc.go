@@ -5,8 +5,8 @@
 // The package knows nothing about Prometheus: it hands decoded events and
 // session boundaries to a Handler and keeps a few counters (Stats).
 // Config.Validate holds every connection rule; a failure is an *Error with
-// the Stage and the Kind of it; a Redactor keeps the password out of
-// whatever the client prints, logs or returns.
+// the Stage and the Kind of it; the password is redacted (package
+// internal/secret) from whatever the client prints, logs or returns.
 //
 // Record and replay: Config.Tap sees every text frame a session reads,
 // verbatim with its receive time, and each session boundary, in the order

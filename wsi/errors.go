@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 )
 
 // Stages of a session, as counted by portsip_wsi_connection_errors_total.
@@ -46,7 +48,7 @@ type Error struct {
 	PBXError string
 	Err      error
 
-	red *Redactor
+	red *secret.Redactor
 }
 
 func (e *Error) Error() string { return e.red.String(e.Stage + ": " + e.Err.Error()) }

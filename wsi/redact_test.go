@@ -1,7 +1,6 @@
 package wsi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 )
 
 // A password with what JSON, Go quoting and URLs each escape differently.
@@ -20,34 +21,6 @@ const oddPassword = `pa"ss\wörd<&>`
 
 // forms are the ways oddPassword may be spelt in text.
 var forms = []string{oddPassword, `pa\"ss\\wörd<&>`, `pa\"ss\\wörd\u003c\u0026\u003e`, `pa\"ss\\w\u00f6rd<&>`, "pa%22ss%5Cw%C3%B6rd%3C%26%3E"}
-
-func TestRedactor(t *testing.T) {
-	r := NewRedactor(oddPassword, "")
-	for _, f := range forms {
-		if got := r.String("x " + f + " y"); got != "x "+Redacted+" y" {
-			t.Errorf("String(%q) = %q", f, got)
-		}
-	}
-	var nilR *Redactor
-	if nilR.String(oddPassword) != oddPassword || NewRedactor("").String("a") != "a" {
-		t.Error("a nil or empty Redactor changed text")
-	}
-
-	var buf bytes.Buffer
-	log := slog.New(r.Handler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	log.With("pre", oddPassword).WithGroup("g").Debug("msg "+oddPassword,
-		"s", oddPassword, "err", errors.New("e "+oddPassword), "list", []string{oddPassword},
-		slog.Group("inner", "s", oddPassword), "n", 1)
-	out := buf.String()
-	for _, f := range forms {
-		if strings.Contains(out, f) {
-			t.Errorf("the log holds %q: %s", f, out)
-		}
-	}
-	if strings.Count(out, Redacted) != 6 || !strings.Contains(out, `"n":1`) {
-		t.Errorf("log %s: want six redactions and the rest as it was", out)
-	}
-}
 
 // The PBX sends the password back through every path the client has to
 // the outside, and it reaches none of them: close reasons at auth, at
@@ -147,7 +120,7 @@ func TestPasswordEchoedThroughEveryPath(t *testing.T) {
 			t.Fatalf("%q got out:\n%s", f, all)
 		}
 	}
-	for _, want := range []string{"bad password " + Redacted, "not for " + Redacted, "bye " + Redacted, "no, " + Redacted} {
+	for _, want := range []string{"bad password " + secret.Redacted, "not for " + secret.Redacted, "bye " + secret.Redacted, "no, " + secret.Redacted} {
 		if !strings.Contains(all, want) {
 			t.Errorf("%q is not in what the client said: the test did not reach that path\n%s", want, all)
 		}

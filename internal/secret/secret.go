@@ -1,4 +1,10 @@
-package wsi
+// Package secret keeps a secret (the PBX password) out of text bound for
+// the outside: logs at every level, errors, check's report, recordings,
+// label values. A PBX may send the password back in any text (an error
+// reply, a close frame's reason, the echo of the auth command), escaped as
+// JSON or quoted, so a Redactor removes each secret in every form it may
+// take there.
+package secret
 
 import (
 	"context"
@@ -9,18 +15,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Redacted replaces a secret in text.
 const Redacted = "<redacted>"
 
-// Redactor removes secrets from text bound for the outside: logs at every
-// level (Handler), errors, check's report, label values. A PBX may send
-// the password back in any text (an error reply, a close frame's reason,
-// the echo of the auth command), escaped as JSON or quoted, so each
-// secret is removed in every form it may take there. A nil *Redactor
-// removes nothing.
+// Redactor removes secrets from text. A nil *Redactor removes nothing.
 type Redactor struct{ forms []string } // longest first
 
 // NewRedactor removes the given secrets (empty ones are ignored).
@@ -120,21 +120,4 @@ func (r *Redactor) attr(a slog.Attr) slog.Attr {
 		}
 	}
 	return a
-}
-
-// maxText bounds text from the PBX that the client keeps or logs: a
-// refusal, an unknown reply, a name. PBX texts are short; a hostile one
-// must not make megabyte log lines.
-const maxText = 256
-
-// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
 }
