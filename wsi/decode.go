@@ -42,6 +42,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 //   - integer keys accept JSON integers and strings holding one ("21"); an
 //     empty string or null means absent (OptInt.Set false);
 //   - booleans accept true/false, 1/0 and those as strings;
+//   - call_status also accepts a boolean (early v16 sent on_call as one),
+//     passed on as "true" or "false";
 //   - null reads as an absent key; keys the events do not carry are skipped;
 //   - a key repeated in one object takes its last value, as encoding/json
 //     reads it (the vendor's own extension_created sample repeats
@@ -62,9 +64,6 @@ func Decode(data []byte) (ev Event, rep *Reply, err error) {
 	return ev, rep, err
 }
 
-// utf8BOM is the byte order mark some JSON producers put first.
-const utf8BOM = "\xef\xbb\xbf"
-
 // decodeNext decodes the first JSON object of a text frame and returns the
 // rest of the frame after it. It is what the Client reads frames with,
 // more forgiving than Decode where the undocumented framing might differ
@@ -74,10 +73,7 @@ const utf8BOM = "\xef\xbb\xbf"
 // the frame is done, and always after a ReasonMalformedJSON error: after a
 // syntax error nothing in the frame can be trusted.
 func decodeNext(frame []byte) (ev Event, rep *Reply, rest []byte, err error) {
-	if len(frame) >= len(utf8BOM) && string(frame[:len(utf8BOM)]) == utf8BOM {
-		frame = frame[len(utf8BOM):]
-	}
-	return decode(frame, true)
+	return decode(bytes.TrimPrefix(frame, []byte("\xef\xbb\xbf")), true)
 }
 
 // decoders are reused: the tables call into a decoder through function
@@ -123,9 +119,8 @@ type decoder struct {
 	key     key    // the key whose value is being read, for errors
 	seen    keySet // the keys read so far in the object being read
 
-	typeCount int // event_type keys read: the last one decides the type
-	lastType  string
-	lastDec   eventDecoder
+	lastType string // the last event_type read ("" when not a string): it decides
+	lastDec  eventDecoder
 }
 
 func (d *decoder) invalidf(format string, args ...any) {
@@ -139,10 +134,6 @@ func (d *decoder) invalidf(format string, args ...any) {
 // as PBXs send it) and a second pass decodes the keys for that type.
 func (d *decoder) frame() (ev Event, rep *Reply) {
 	if d.peekByte() != '{' {
-		d.skipValue()
-		if d.peekByte(); d.pos != len(d.data) {
-			d.fail("data after the JSON value")
-		}
 		d.fail("frame is not a JSON object")
 	}
 	start := d.pos
@@ -150,14 +141,11 @@ func (d *decoder) frame() (ev Event, rep *Reply) {
 	switch {
 	case dec != nil:
 		d.pos, d.depth = start, 0
-		ev = dec(d, typ)
-		if d.typeCount > 1 && d.lastType != typ {
-			if d.lastType == "" {
-				d.invalidf("event_type: want a non-empty string")
-				break
-			}
+		if ev = dec(d, typ); d.lastType == "" {
+			d.invalidf("event_type: want a non-empty string")
+		} else if d.lastType != typ {
 			// Decode again as the last type, whose last occurrence agrees.
-			d.pos, d.depth, d.invalid, d.quirks, d.typeCount = start, 0, nil, 0, 0
+			d.pos, d.depth, d.invalid, d.quirks = start, 0, nil, 0
 			ev = d.lastDec(d, d.lastType)
 		}
 	case command && !found:
@@ -204,11 +192,9 @@ func (d *decoder) peek() (typ string, dec eventDecoder, found, command bool) {
 	return "", nil, found, command
 }
 
-// noteType reads an event_type in the decoding pass; only a repeated one
-// needs its value.
+// noteType reads an event_type in the decoding pass.
 func (d *decoder) noteType() {
-	if d.typeCount++; d.typeCount == 1 || d.peekByte() != '"' {
-		d.lastType = ""
+	if d.lastType = ""; d.peekByte() != '"' {
 		d.skipValue()
 		return
 	}
@@ -286,7 +272,6 @@ func entries[T any](d *decoder, p *plan[T]) (dst []T) {
 		d.wrongType("an array")
 		return nil
 	}
-	counted := false
 	for n := 0; d.elem(&n); {
 		c := d.peekByte()
 		bare := p.bare != nil && isBare(c)
@@ -300,11 +285,11 @@ func entries[T any](d *decoder, p *plan[T]) (dst []T) {
 			continue
 		}
 		if len(dst) == cap(dst) {
-			if cap(dst) < 64 || counted {
+			if cap(dst) < 64 {
 				dst = append(dst, *new(T))[:len(dst)]
 			} else {
 				grown := make([]T, len(dst), len(dst)+1+d.countRest(p.ids, p.bare != nil))
-				dst, counted = grown[:copy(grown, dst)], true
+				dst = grown[:copy(grown, dst)]
 			}
 		}
 		dst = dst[:len(dst)+1]
@@ -377,6 +362,15 @@ func (d *decoder) enum() string {
 	return d.str()
 }
 
+// callStatus is enum, with a boolean (early v16's on_call) read as its
+// text: the collector decides what it means.
+func (d *decoder) callStatus() string {
+	if c := d.peekByte(); c == 't' || c == 'f' {
+		return intern(d.scalar(""))
+	}
+	return d.enum()
+}
+
 // lowerEnum is enum lower-cased, with a list of alternatives ("a/b", the
 // vendor sample's placeholder) read as no value.
 func (d *decoder) lowerEnum() string {
@@ -424,11 +418,6 @@ func (d *decoder) int() (v int64, ok bool) {
 		d.invalidf("%s: %q is not an integer", keyNames[d.key], b)
 	}
 	return v, ok
-}
-
-func (d *decoder) optInt() OptInt {
-	v, ok := d.int()
-	return OptInt{Value: v, Set: ok}
 }
 
 // bool reads true/false, 1/0, or those as strings ("true" in any case);

@@ -109,7 +109,7 @@ var (
 	extensionStates = compile(fields[ExtensionState]{
 		"extension":    func(d *decoder, s *ExtensionState) { s.Extension = d.str() },
 		"extension_id": func(d *decoder, _ *ExtensionState) { d.idOnly() },
-		"call_status":  func(d *decoder, s *ExtensionState) { s.CallStatus = d.enum() },
+		"call_status":  func(d *decoder, s *ExtensionState) { s.CallStatus = d.callStatus() },
 		"online":       func(d *decoder, s *ExtensionState) { s.Online = d.bool() },
 		"push_online":  func(d *decoder, s *ExtensionState) { s.PushOnline = d.bool() },
 		"presence":     func(d *decoder, s *ExtensionState) { s.Presence = d.enum() },
@@ -182,7 +182,7 @@ var eventTypes = []struct {
 	{[]string{TypeExtensionCall}, event(fields[ExtensionCall]{
 		"extension":    func(d *decoder, e *ExtensionCall) { e.Extension = d.str() },
 		"extension_id": func(d *decoder, _ *ExtensionCall) { d.idOnly() },
-		"call_status":  func(d *decoder, e *ExtensionCall) { e.CallStatus = d.enum() },
+		"call_status":  func(d *decoder, e *ExtensionCall) { e.CallStatus = d.callStatus() },
 		"time":         func(d *decoder, e *ExtensionCall) { e.Time, _ = d.int() },
 	})},
 	{[]string{TypeExtensionPresence}, event(fields[ExtensionPresence]{
@@ -217,8 +217,8 @@ var eventTypes = []struct {
 		"ring_time":     func(d *decoder, e *CallCDR) { e.RingTime, _ = d.int() },
 		"answered_time": func(d *decoder, e *CallCDR) { e.AnsweredTime, _ = d.int() },
 		"ended_time":    func(d *decoder, e *CallCDR) { e.EndedTime, _ = d.int() },
-		"ring_duration": func(d *decoder, e *CallCDR) { e.RingDuration = d.optInt() },
-		"talk_duration": func(d *decoder, e *CallCDR) { e.TalkDuration = d.optInt() },
+		"ring_duration": func(d *decoder, e *CallCDR) { e.RingDuration.Value, e.RingDuration.Set = d.int() },
+		"talk_duration": func(d *decoder, e *CallCDR) { e.TalkDuration.Value, e.TalkDuration.Set = d.int() },
 		"call_status":   func(d *decoder, e *CallCDR) { e.CallStatus = d.enum() },
 		"ended_reason":  func(d *decoder, e *CallCDR) { e.EndedReason = d.enum() },
 		"end_reason": func(d *decoder, e *CallCDR) {
@@ -263,7 +263,7 @@ func init() {
 		outbound_caller_id user_data status_code call_targets call_type destination cost
 
 		READY NOT_READY QUEUE_CALL OTHER_CALL WRAP_UP BREAK LUNCH LOGGED_OUT OFFLINE
-		ONLINE AVAILABLE BUSINESS_TRIP DO_NOT_DISTURB AWAY ON_CALL RINGING on_call none
+		ONLINE AVAILABLE BUSINESS_TRIP DO_NOT_DISTURB AWAY ON_CALL RINGING on_call none true false
 		normal callback enqueue agent_answered overflow hangup
 		answered noanswer fail ext in out in2out internal inbound outbound inbound_outbound
 		None callee_disconnect callee_disconnected caller_disconnect caller_disconnected

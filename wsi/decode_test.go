@@ -300,6 +300,15 @@ func TestDecodeTolerance(t *testing.T) {
 			&ExtensionStatus{Header: Header{EventType: TypeExtensionStatus}, Status: []ExtensionState{
 				{Extension: "1", Online: true, PushOnline: true}, {Extension: "2", Online: true, PushOnline: true},
 				{Extension: "3", Online: true}, {Extension: "4"}, {Extension: "5"}, {Extension: "6"}}}},
+		// Early v16 sent call_status as a boolean: passed on as its text,
+		// for the collector to read (and count) as another version's spelling.
+		{"call_status as a boolean",
+			`{"event_type":"extension_status","status":[{"extension":"1","call_status":true},{"extension":"2","call_status":false},{"extension":"3","call_status":"ON_CALL"}]}`,
+			&ExtensionStatus{Header: Header{EventType: TypeExtensionStatus}, Status: []ExtensionState{
+				{Extension: "1", CallStatus: "true"}, {Extension: "2", CallStatus: "false"}, {Extension: "3", CallStatus: "ON_CALL"}}}},
+		{"call_status as a boolean in extension_call",
+			`{"event_type":"extension_call","extension":"sip:101@test.io","call_status":false}`,
+			&ExtensionCall{Header: Header{EventType: TypeExtensionCall}, Extension: "sip:101@test.io", CallStatus: "false"}},
 		{"durations: number, string, absent, empty, null",
 			`{"event_type":"call_cdr","talk_duration":21,"ring_duration":"0"}`,
 			&CallCDR{Header: Header{EventType: TypeCallCDR}, TalkDuration: OptInt{21, true}, RingDuration: OptInt{0, true}}},
@@ -560,7 +569,7 @@ func TestDecodeErrorMessages(t *testing.T) {
 		`{"event_type":"call_cdr","event_type":null}`:                `invalid_event: event_type: want a non-empty string`,
 		`{"event_type":"call_cdr","talk_duration":"1.5"}`:            `invalid_event: talk_duration: "1.5" is not an integer`,
 		`{"event_type":"call_cdr",}`:                                 `malformed_json: offset 25: want a string key`,
-		`[1]`:                                                        `malformed_json: offset 3: frame is not a JSON object`,
+		`[1]`:                                                        `malformed_json: offset 0: frame is not a JSON object`,
 	} {
 		_, _, err := Decode([]byte(frame))
 		if err == nil || err.Error() != want {

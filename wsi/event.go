@@ -171,7 +171,7 @@ type ExtensionStatus struct {
 // an extension are dropped.
 type ExtensionState struct {
 	Extension  string // SIP URI, e.g. "sip:101@test.io"
-	CallStatus string // ON_CALL, RINGING, "" (and typos such as ON_ACLL)
+	CallStatus string // ON_CALL, RINGING, "" (and typos such as ON_ACLL); "true"/"false" from early v16
 	Online     bool
 	PushOnline bool
 	Presence   string // ONLINE/AVAILABLE, LUNCH, BUSINESS_TRIP, DO_NOT_DISTURB, AWAY, ...
