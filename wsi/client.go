@@ -2,7 +2,6 @@ package wsi
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"maps"
@@ -67,7 +66,6 @@ type Client struct {
 	cfg     Config
 	log     *slog.Logger
 	red     *secret.Redactor
-	tls     *tls.Config
 	global  bool            // system administrator: global_* topics with tenants
 	tenants map[string]bool // global mode: Config.Tenants
 	learn   bool            // tenant mode without Queues: learn them from queue_management_events
@@ -97,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 		h = cfg.Logger.Handler()
 	}
 	c := &Client{
-		cfg: cfg, log: slog.New(red.Handler(h)), red: red, tls: cfg.tlsConfig(),
+		cfg: cfg, log: slog.New(red.Handler(h)), red: red,
 		global: cfg.Domain == "", learn: cfg.Domain != "" && len(cfg.Queues) == 0, tenants: map[string]bool{},
 		sleep: sleepCtx, maxEarlyBytes: maxEarlyBytes, refusals: map[string]string{},
 		stats: Stats{
@@ -287,15 +285,10 @@ func (c *Client) publish(up bool, topics map[string]bool) {
 }
 
 func (c *Client) logUp(topics map[string]bool) {
-	var refused []string
-	for t, ok := range topics {
-		if !ok {
-			refused = append(refused, t)
-		}
-	}
-	attrs := []any{"url", c.cfg.URL, "topics", slices.Sorted(maps.Keys(topics))}
-	if len(refused) > 0 { // else JSON logs print null
-		attrs = append(attrs, "refused", slices.Sorted(slices.Values(refused)))
+	names := slices.Sorted(maps.Keys(topics))
+	attrs := []any{"url", c.cfg.URL, "topics", names}
+	if refused := slices.DeleteFunc(slices.Clone(names), func(t string) bool { return topics[t] }); len(refused) > 0 {
+		attrs = append(attrs, "refused", refused) // only then: JSON logs would print null
 	}
 	c.log.Info("connected to the PBX", attrs...)
 	c.lastFailure = ""

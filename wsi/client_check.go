@@ -29,18 +29,21 @@ type TopicResult struct {
 // to h too when h is not nil. A failure is an *Error; once the attempt got
 // as far as subscribing, the result comes too, with each topic's outcome.
 func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*CheckResult, error) {
-	rec := &checkHandler{h: h, types: map[string]int{}, tenants: map[string]int{}}
-	for _, t := range c.cfg.Tenants {
-		rec.tenants[t] = 0
+	if h == nil {
+		h = nopHandler{}
 	}
-	s, _, err := c.attempt(ctx, rec, max(listen, 1), nil)
+	ch := &checkHandler{Handler: h, types: map[string]int{}, tenants: map[string]int{}}
+	for _, t := range c.cfg.Tenants {
+		ch.tenants[t] = 0
+	}
+	s, _, err := c.attempt(ctx, ch, max(listen, 1), nil)
 	if errors.Is(err, errStopped) {
 		err = nil
 	}
 	if s == nil || len(s.subs) == 0 {
 		return nil, err
 	}
-	res := &CheckResult{Topics: map[string]TopicResult{}, Other: map[string]int{}, Tenants: rec.tenants}
+	res := &CheckResult{Topics: map[string]TopicResult{}, Other: map[string]int{}, Tenants: ch.tenants}
 	for _, sub := range s.subs {
 		r := res.Topics[sub.topic]
 		r.Accepted = r.Accepted || (sub.decided && sub.ok)
@@ -53,7 +56,7 @@ func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*C
 		}
 		res.Topics[sub.topic] = r
 	}
-	for typ, n := range rec.types {
+	for typ, n := range ch.types {
 		if r, ok := res.Topics[c.topicOf(typ)]; ok {
 			r.Events[typ] += n
 		} else {
@@ -63,26 +66,10 @@ func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*C
 	return res, err
 }
 
-// eventTopics is the tenant topic of each event type; the global topic is
-// "global_" and the same name.
-var eventTopics = map[string]string{
-	TypeQueueStatus: TopicQueueEvents, TypeQueueCallerStatus: TopicQueueEvents,
-	TypeQueueAgentStatus: TopicQueueEvents, TypeQueueSLABreached: TopicQueueEvents,
-	TypeQueueCreated: TopicQueueManagementEvents, TypeQueueUpdated: TopicQueueManagementEvents,
-	TypeQueueDestroy:    TopicQueueManagementEvents,
-	TypeExtensionStatus: TopicExtensionEvents, TypeExtensionCall: TopicExtensionEvents,
-	TypeExtensionPresence: TopicExtensionEvents, TypeExtensionAgentStatus: TopicExtensionEvents,
-	TypeExtensionCreated: "extension_management_events", TypeExtensionUpdated: "extension_management_events",
-	TypeExtensionDestroyed: "extension_management_events",
-	TypeCallStart:          TopicCDREvents, TypeCallUpdateInfo: TopicCDREvents, TypeCallCDR: TopicCDREvents,
-	TypeCDRTargetAdd: TopicCDREvents, TypeCDRTargetRinging: TopicCDREvents, TypeCDRTargetAnswer: TopicCDREvents,
-	TypeCDRTargetNoAnswer: TopicCDREvents, TypeCDRTargetFail: TopicCDREvents, TypeCDRTargetEnd: TopicCDREvents,
-}
-
 // topicOf is the topic, in this client's mode, that carries an event type.
 func (c *Client) topicOf(eventType string) string {
-	t, ok := eventTopics[eventType]
-	if ok && c.global {
+	t := eventTopics[lookup([]byte(eventType))]
+	if t != "" && c.global {
 		return "global_" + t
 	}
 	return t
@@ -94,21 +81,8 @@ const maxCheckTypes = 64
 
 // checkHandler counts event types and tenants, and passes everything on.
 type checkHandler struct {
-	h       Handler
-	types   map[string]int
-	tenants map[string]int
-}
-
-func (r *checkHandler) SessionUp(s Session) {
-	if r.h != nil {
-		r.h.SessionUp(s)
-	}
-}
-
-func (r *checkHandler) SessionDown(err error) {
-	if r.h != nil {
-		r.h.SessionDown(err)
-	}
+	Handler
+	types, tenants map[string]int
 }
 
 func (r *checkHandler) HandleEvent(ev Event) {
@@ -118,7 +92,11 @@ func (r *checkHandler) HandleEvent(ev Event) {
 	}
 	r.types[typ]++
 	r.tenants[ev.Head().TenantID]++
-	if r.h != nil {
-		r.h.HandleEvent(ev)
-	}
+	r.Handler.HandleEvent(ev)
 }
+
+type nopHandler struct{}
+
+func (nopHandler) SessionUp(Session) {}
+func (nopHandler) HandleEvent(Event) {}
+func (nopHandler) SessionDown(error) {}

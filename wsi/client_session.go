@@ -99,11 +99,7 @@ func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at
 		f.ev, f.reply, data, err = decodeNext(data)
 		f.size -= len(data)
 		if err != nil {
-			reason := ReasonMalformedJSON
-			var de *DecodeError
-			if errors.As(err, &de) {
-				reason = de.Reason
-			}
+			reason := err.(*DecodeError).Reason
 			c.count(c.stats.InvalidMessages, reason)
 			c.log.Debug("invalid frame skipped", "reason", reason, "err", c.text(err.Error()))
 			continue
@@ -155,12 +151,11 @@ func (s *session) next(ctx context.Context, timer <-chan time.Time) (f frame, ti
 
 // after is a timer of d; a fed session's timers never fire, its
 // recording says when the live ones did.
-func (s *session) after(d time.Duration) (<-chan time.Time, func() bool) {
+func (s *session) after(d time.Duration) <-chan time.Time {
 	if s.conn == nil {
-		return nil, func() bool { return false }
+		return nil
 	}
-	t := time.NewTimer(d)
-	return t.C, t.Stop
+	return time.After(d)
 }
 
 func (s *session) write(v any) error {
@@ -216,8 +211,7 @@ func (s *session) auth(ctx context.Context) error {
 	if err := s.write(authCommand{"auth", c.cfg.Username, c.cfg.ExtensionNumber, c.cfg.Password, c.cfg.Domain}); err != nil {
 		return s.broke(ctx, StageAuth, KindAuth, fmt.Errorf("sending auth: %w", err))
 	}
-	timer, stop := s.after(c.cfg.HandshakeTimeout)
-	defer stop()
+	timer := s.after(c.cfg.HandshakeTimeout)
 	for {
 		f, timeout, err := s.next(ctx, timer)
 		switch {
@@ -287,8 +281,7 @@ func (s *session) subscribeAll(ctx context.Context) error {
 	if err != nil {
 		return s.broke(ctx, StageSubscribe, KindPermission, fmt.Errorf("sending subscribe: %w", err))
 	}
-	timer, stop := s.after(c.cfg.SubscribeTimeout)
-	defer stop()
+	timer := s.after(c.cfg.SubscribeTimeout)
 	for !s.decided() {
 		f, timeout, err := s.next(ctx, timer)
 		switch {
@@ -416,26 +409,23 @@ func (s *session) handleReply(r *Reply) {
 //     PBX that replies to refusals only;
 //   - any other reply answers the oldest waiting subscription, the order
 //     a PBX that replies to every command in turn keeps.
-func (s *session) replied(r *Reply) []*subscription {
-	var picked []int
-	for _, t := range r.Topics {
-		if i := slices.IndexFunc(s.pending, func(sub *subscription) bool { return sub.topic == t }); i >= 0 && !slices.Contains(picked, i) {
-			picked = append(picked, i)
+func (s *session) replied(r *Reply) (subs []*subscription) {
+	take := func(match func(*subscription) bool) {
+		if i := slices.IndexFunc(s.pending, match); i >= 0 {
+			subs, s.pending = append(subs, s.pending[i]), slices.Delete(s.pending, i, i+1)
+		}
+	}
+	for i, t := range r.Topics {
+		if !slices.Contains(r.Topics[:i], t) {
+			take(func(sub *subscription) bool { return sub.topic == t })
 		}
 	}
 	if len(r.Topics) == 0 && r.Error != "" {
-		if i := slices.IndexFunc(s.pending, func(sub *subscription) bool { return namesTopic(r.Error, sub.topic) }); i >= 0 {
-			picked = append(picked, i)
-		}
+		take(func(sub *subscription) bool { return namesTopic(r.Error, sub.topic) })
 	}
-	if len(r.Topics) == 0 && len(picked) == 0 && len(s.pending) > 0 {
-		picked = append(picked, 0)
+	if len(r.Topics) == 0 && len(subs) == 0 {
+		take(func(*subscription) bool { return true })
 	}
-	var subs []*subscription
-	for _, i := range picked {
-		subs = append(subs, s.pending[i])
-	}
-	s.pending = slices.DeleteFunc(s.pending, func(sub *subscription) bool { return slices.Contains(subs, sub) })
 	return subs
 }
 
@@ -480,9 +470,7 @@ func (s *session) serve(ctx context.Context, h Handler, listen time.Duration) er
 	}
 	var timer <-chan time.Time
 	if listen > 0 {
-		t := time.NewTimer(listen)
-		defer t.Stop()
-		timer = t.C
+		timer = time.After(listen)
 	}
 	for {
 		f, timeout, err := s.next(ctx, timer)

@@ -67,7 +67,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	// would wait for it; closing the TCP connection on cancel makes
 	// shutdown prompt even against a PBX that never answers the upgrade.
 	var stop func() bool
-	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, TLSClientConfig: c.tls,
+	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, TLSClientConfig: c.cfg.tlsConfig(),
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err == nil {

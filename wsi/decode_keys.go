@@ -142,73 +142,75 @@ func event[T any, P interface {
 }
 
 // eventTypes lists every event type the package knows, in the order of
-// KnownEventTypes, with what its events carry.
+// KnownEventTypes: the tenant topic that carries it (the global one is
+// "global_" and the same name), and what its events carry.
 var eventTypes = []struct {
+	topic  string
 	types  []string
 	decode eventDecoder
 }{
-	{[]string{TypeQueueStatus}, event(fields[QueueStatus]{
+	{TopicQueueEvents, []string{TypeQueueStatus}, event(fields[QueueStatus]{
 		"queue_id":     func(d *decoder, e *QueueStatus) { e.QueueID = d.str() },
 		"queue_number": func(d *decoder, e *QueueStatus) { e.QueueNumber = d.str() },
 		"queue_name":   func(d *decoder, e *QueueStatus) { e.QueueName = d.str() },
 		"waiting_list": func(d *decoder, e *QueueStatus) { e.Waiting = entries(d, queueCallers) },
 		"agents":       func(d *decoder, e *QueueStatus) { e.Agents = entries(d, queueAgents) },
 	})},
-	{[]string{TypeQueueCallerStatus}, event(fields[QueueCallerStatus]{
+	{TopicQueueEvents, []string{TypeQueueCallerStatus}, event(fields[QueueCallerStatus]{
 		"queue_id":        func(d *decoder, e *QueueCallerStatus) { e.QueueID = d.str() },
 		"queue_number":    func(d *decoder, e *QueueCallerStatus) { e.QueueNumber = d.str() },
 		"updated_callers": func(d *decoder, e *QueueCallerStatus) { e.Callers = entries(d, queueCallers) },
 	})},
-	{[]string{TypeQueueAgentStatus}, event(fields[QueueAgentStatus]{
+	{TopicQueueEvents, []string{TypeQueueAgentStatus}, event(fields[QueueAgentStatus]{
 		"queue_id":       func(d *decoder, e *QueueAgentStatus) { e.QueueID = d.str() },
 		"queue_number":   func(d *decoder, e *QueueAgentStatus) { e.QueueNumber = d.str() },
 		"updated_agents": func(d *decoder, e *QueueAgentStatus) { e.Updated = entries(d, queueAgents) },
 		"removed_agents": func(d *decoder, e *QueueAgentStatus) { e.Removed = entries(d, removedAgents) },
 	})},
-	{[]string{TypeQueueSLABreached}, event(fields[QueueSLABreached]{
+	{TopicQueueEvents, []string{TypeQueueSLABreached}, event(fields[QueueSLABreached]{
 		"queue_id":      func(d *decoder, e *QueueSLABreached) { e.QueueID = d.str() },
 		"queue_number":  func(d *decoder, e *QueueSLABreached) { e.QueueNumber = d.str() },
 		"sla_time_secs": func(d *decoder, e *QueueSLABreached) { e.SLATimeSecs, _ = d.int() },
 		"timestamp":     func(d *decoder, e *QueueSLABreached) { e.Timestamp, _ = d.int() },
 	})},
-	{[]string{TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy}, event(fields[QueueManagement]{
+	{TopicQueueManagementEvents, []string{TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy}, event(fields[QueueManagement]{
 		"queue_number": func(d *decoder, e *QueueManagement) { e.QueueNumber = d.str() },
 		"queue_id":     func(d *decoder, e *QueueManagement) { e.QueueID = d.str() },
 		"queue_name":   func(d *decoder, e *QueueManagement) { e.QueueName = d.str() },
 	})},
-	{[]string{TypeExtensionStatus}, event(fields[ExtensionStatus]{
+	{TopicExtensionEvents, []string{TypeExtensionStatus}, event(fields[ExtensionStatus]{
 		"status": func(d *decoder, e *ExtensionStatus) { e.Status = entries(d, extensionStates) },
 	})},
-	{[]string{TypeExtensionCall}, event(fields[ExtensionCall]{
+	{TopicExtensionEvents, []string{TypeExtensionCall}, event(fields[ExtensionCall]{
 		"extension":    func(d *decoder, e *ExtensionCall) { e.Extension = d.str() },
 		"extension_id": func(d *decoder, _ *ExtensionCall) { d.idOnly() },
 		"call_status":  func(d *decoder, e *ExtensionCall) { e.CallStatus = d.callStatus() },
 		"time":         func(d *decoder, e *ExtensionCall) { e.Time, _ = d.int() },
 	})},
-	{[]string{TypeExtensionPresence}, event(fields[ExtensionPresence]{
+	{TopicExtensionEvents, []string{TypeExtensionPresence}, event(fields[ExtensionPresence]{
 		"extension":    func(d *decoder, e *ExtensionPresence) { e.Extension = d.str() },
 		"extension_id": func(d *decoder, _ *ExtensionPresence) { d.idOnly() },
 		"presence":     func(d *decoder, e *ExtensionPresence) { e.Presence = d.enum() },
 		"time":         func(d *decoder, e *ExtensionPresence) { e.Time, _ = d.int() },
 	})},
-	{[]string{TypeExtensionAgentStatus}, event(fields[ExtensionAgentStatus]{
+	{TopicExtensionEvents, []string{TypeExtensionAgentStatus}, event(fields[ExtensionAgentStatus]{
 		"extension":    func(d *decoder, e *ExtensionAgentStatus) { e.Extension = d.str() },
 		"extension_id": func(d *decoder, _ *ExtensionAgentStatus) { d.idOnly() },
 		"time":         func(d *decoder, e *ExtensionAgentStatus) { e.Time, _ = d.int() },
 		"agent_status": func(d *decoder, e *ExtensionAgentStatus) { e.AgentStatus = entries(d, agentQueueStates) },
 	})},
-	{[]string{TypeExtensionCreated, TypeExtensionUpdated, TypeExtensionDestroyed}, event(fields[ExtensionManagement]{
+	{"extension_management_events", []string{TypeExtensionCreated, TypeExtensionUpdated, TypeExtensionDestroyed}, event(fields[ExtensionManagement]{
 		"extension_number": func(d *decoder, e *ExtensionManagement) { e.ExtensionNumber = d.str() },
 		"extension_id":     func(d *decoder, e *ExtensionManagement) { e.ExtensionID = d.str() },
 	})},
-	{[]string{TypeCallStart, TypeCallUpdateInfo}, event(fields[CallStart]{
+	{TopicCDREvents, []string{TypeCallStart, TypeCallUpdateInfo}, event(fields[CallStart]{
 		"time":       func(d *decoder, e *CallStart) { e.Time, _ = d.int() },
 		"session_id": func(d *decoder, e *CallStart) { e.SessionID = d.str() },
 		"cdr_id":     func(d *decoder, e *CallStart) { e.CDRID = d.str() },
 		"call_id":    func(d *decoder, e *CallStart) { e.CallID = d.str() },
 		"direction":  func(d *decoder, e *CallStart) { e.Direction = d.enum() },
 	})},
-	{[]string{TypeCallCDR}, event(fields[CallCDR]{
+	{TopicCDREvents, []string{TypeCallCDR}, event(fields[CallCDR]{
 		"tenant_name":   func(d *decoder, e *CallCDR) { e.TenantName = d.str() },
 		"session_id":    func(d *decoder, e *CallCDR) { e.SessionID = d.str() },
 		"call_id":       func(d *decoder, e *CallCDR) { e.CallID = d.str() },
@@ -229,7 +231,7 @@ var eventTypes = []struct {
 		"direction":  func(d *decoder, e *CallCDR) { e.Direction = d.enum() },
 		"trunk_name": func(d *decoder, e *CallCDR) { e.TrunkName = d.str() },
 	})},
-	{[]string{TypeCDRTargetAdd, TypeCDRTargetRinging, TypeCDRTargetAnswer,
+	{TopicCDREvents, []string{TypeCDRTargetAdd, TypeCDRTargetRinging, TypeCDRTargetAnswer,
 		TypeCDRTargetNoAnswer, TypeCDRTargetFail, TypeCDRTargetEnd}, event(fields[CDRTarget]{
 		"session_id": func(d *decoder, e *CDRTarget) { e.SessionID = d.str() },
 		"cdr_id":     func(d *decoder, e *CDRTarget) { e.CDRID = d.str() },
@@ -242,13 +244,14 @@ var (
 	// Made in init: decoding an event reads its event_type again
 	// (noteType), so the tables refer to themselves.
 	eventDecoders [256]eventDecoder // by the key of the type's name
+	eventTopics   [256]string
 	unknownEvent  eventDecoder
 )
 
 func init() {
 	for _, e := range eventTypes {
 		for _, typ := range e.types {
-			eventDecoders[keyOf(typ)] = e.decode
+			eventDecoders[keyOf(typ)], eventTopics[keyOf(typ)] = e.decode, e.topic
 		}
 	}
 	unknownEvent = event(fields[Unknown]{})
