@@ -15,11 +15,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// frame is one object of a text frame on its way from the reader (or
-// Feed) to the session goroutine: an event or a reply. raw, on the first
-// object of each frame, is the whole frame for the Tap (a frame with
-// nothing usable travels as raw alone); err and up are a recording's
-// session boundaries (Feed).
+// frame is one object of a text frame (an event or a reply) on its way
+// from the reader, or Feed, to the session goroutine. raw, on the first
+// object, is the whole frame for the Tap (alone when nothing in it was
+// usable); err and up are a recording's session boundaries.
 type frame struct {
 	ev    Event
 	reply *Reply
@@ -43,9 +42,8 @@ type subscription struct {
 }
 
 // session is one connection to the PBX (conn.go), or one recorded attempt
-// (Feed: conn is nil). The goroutine that opened it runs the protocol:
-// auth, subscriptions, queue discovery, the Handler calls. See
-// ARCHITECTURE.md for its state machine.
+// (Feed: conn is nil). The goroutine that opened it runs the protocol
+// (ARCHITECTURE.md has the state machine).
 type session struct {
 	c    *Client
 	conn *websocket.Conn
@@ -75,23 +73,14 @@ func (c *Client) newSession(conn *websocket.Conn, frames chan frame, done chan s
 }
 
 // deliver decodes a text frame read at `at` and sends each of its objects
-// to out; false once done is closed. The framing is undocumented, so a
-// frame holding several objects is read as several frames rather than
-// lost whole (see decodeNext). Events are counted where the Handler gets
-// them, not here: a frame read just before the session ends may never
-// reach it. The live reader and Feed both read through here.
+// (the framing is undocumented: see decodeNext) to out; false once done is
+// closed. The live reader and Feed both read through here. Events are
+// counted when the Handler has them: one read as the session ends may
+// never reach it.
 func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at time.Time) bool {
 	var raw []byte
 	if c.cfg.Tap != nil {
 		raw = bytes.Clone(data) // the reader's buffer is reused
-	}
-	send := func(f frame) bool {
-		select {
-		case out <- f:
-			return true
-		case <-done:
-			return false
-		}
 	}
 	for more := true; more; more = len(data) > 0 {
 		f := frame{size: len(data), raw: raw, at: at}
@@ -106,15 +95,23 @@ func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at
 		}
 		if f.ev != nil {
 			f.ev.Head().Received = at
-		} else if f.reply == nil {
-			continue
 		}
-		if !send(f) {
+		if !send(out, done, f) {
 			return false
 		}
 		raw = nil
 	}
-	return raw == nil || send(frame{raw: raw, at: at})
+	return raw == nil || send(out, done, frame{raw: raw, at: at})
+}
+
+// send sends f to out unless done is closed first.
+func send(out chan<- frame, done <-chan struct{}, f frame) bool {
+	select {
+	case out <- f:
+		return true
+	case <-done:
+		return false
+	}
 }
 
 // next waits for the next event, reply or recorded mark, until the timer
@@ -224,11 +221,13 @@ func (s *session) auth(ctx context.Context) error {
 		case f.reply.OK():
 			return nil
 		}
-		e := c.fail(StageAuth, KindAuth, nil)
-		e.PBXError = c.refusal(f.reply)
-		e.Err = errors.New("the PBX refused authentication: " + e.PBXError)
-		return e
+		return c.refused(StageAuth, KindAuth, "authentication", c.refusal(f.reply))
 	}
+}
+
+// refused is the *Error of the PBX refusing what, saying text.
+func (c *Client) refused(stage string, kind Kind, what, text string) *Error {
+	return &Error{Stage: stage, Kind: kind, PBXError: text, Err: errors.New("the PBX refused " + what + ": " + text), red: c.red}
 }
 
 // refusal is the PBX's text for a refused command, made safe to keep.
@@ -312,10 +311,7 @@ func (s *session) subscribeAll(ctx context.Context) error {
 		}
 		refusals = append(refusals, sub.err)
 	}
-	e := c.fail(StageSubscribe, KindPermission, nil)
-	e.PBXError = clip(strings.Join(refusals, "; "), maxText)
-	e.Err = errors.New("the PBX refused every subscription: " + e.PBXError)
-	return e
+	return c.refused(StageSubscribe, KindPermission, "every subscription", clip(strings.Join(refusals, "; "), maxText))
 }
 
 // subscribe sends one subscription: a topic, or queue_events for one

@@ -17,8 +17,8 @@ import (
 )
 
 // Config configures a Client: how to reach and log in to the PBX, what to
-// watch, and the session's timings. Validate checks it; durations and
-// sizes not above zero take the defaults below.
+// watch, the session's timings. Validate checks it; durations and sizes
+// not above zero take the defaults.
 type Config struct {
 	URL string // wss://pbx:8887/wsi (ws:// for tests)
 
@@ -44,11 +44,9 @@ type Config struct {
 	SubscribeTimeout time.Duration // wait for subscribe replies before assuming accepted
 	MaxMessageSize   int64         // larger frames are skipped as oversized
 
-	// Back-off between attempts: exponential with equal jitter from
-	// BackoffInitial to BackoffMax, started over after a session stayed up
-	// HealthyAfter. A login the PBX refuses backs off from
-	// LoginBackoffInitial to LoginBackoffMax instead, as PBXs lock
-	// accounts after repeated failed sign-ins.
+	// Back-off between attempts (see Client), started over after a session
+	// stayed up HealthyAfter. A refused login backs off longer, as PBXs
+	// lock accounts after repeated failed sign-ins.
 	BackoffInitial      time.Duration
 	BackoffMax          time.Duration
 	HealthyAfter        time.Duration
@@ -56,9 +54,8 @@ type Config struct {
 	LoginBackoffMax     time.Duration
 
 	Logger *slog.Logger // default: discard; the Client redacts the password from it
-	// Tap, when set, sees every text frame the session reads, verbatim, and
-	// the session boundaries, in the order the session handled them (see
-	// Record). It is called from the goroutine running Run, Check or Feed.
+	// Tap, when set, sees every Record in the order the session handled
+	// them, from the goroutine running Run, Check or Feed.
 	Tap func(Record)
 
 	files loadedFiles // what Validate read, so a second Validate reads nothing
@@ -73,9 +70,9 @@ type TLSConfig struct {
 	InsecureSkipVerify bool   // accept any certificate; New logs a warning
 }
 
-// Defaults of the zero Config fields, and the bounds of the ping period:
-// a read deadline is two periods away, and a huge period would overflow it
-// into the past while a tiny one floods the PBX.
+// Defaults of the zero Config fields, and the bounds of the ping period: a
+// huge period would overflow the read deadline (two periods away) into the
+// past, a tiny one floods the PBX.
 const (
 	DefaultPingInterval        = 30 * time.Second
 	DefaultHandshakeTimeout    = 10 * time.Second
@@ -142,10 +139,10 @@ func quote(v string) string { return esc(strconv.Quote(clip(v, 64))) }
 // esc makes s safe to put into a ConfigError's msg.
 func esc(s string) string { return strings.ReplaceAll(s, "%", "%%") }
 
-// Validate checks the Config, reads PasswordFile and TLS.CAFile (once:
-// a later Validate of the same Config reads nothing), and cleans the
-// lists: blanks trimmed, empty and repeated entries dropped. Every error
-// is a *ConfigError. New calls it.
+// Validate checks the Config, reads PasswordFile and TLS.CAFile (once: a
+// later Validate of the same Config reads nothing), cleans the lists (see
+// CleanList) and applies the defaults. Every error is a *ConfigError. New
+// calls it.
 func (c *Config) Validate() error {
 	// Env files edited on Windows end lines in \r, and a stray space turns
 	// the path into "/wsi%20" and the PBX's answer into a 404.

@@ -72,16 +72,15 @@ type Event interface {
 	Head() *Header
 }
 
-// OptInt is an integer key that may be absent. Real PBXs omit duration keys
-// in older CDRs, and "0" there means something different from "not sent".
+// OptInt is an integer key that may be absent: older CDRs omit durations,
+// and 0 means something else than "not sent".
 type OptInt struct {
 	Value int64
 	Set   bool
 }
 
-// The events carry what the exporter's metrics read, and nothing more: what
-// a PBX sends beyond that (names of people, call targets, user data) is
-// skipped, not decoded (ARCHITECTURE.md, "Decoding").
+// The events carry what the exporter's metrics read, nothing more: names
+// of people, call targets, user data are skipped, not decoded.
 
 // QueueStatus (queue_status) is the full state of one queue, pushed right
 // after subscribing. It replaces whatever was known about the queue.
@@ -94,9 +93,8 @@ type QueueStatus struct {
 	Agents      []QueueAgent  // agents
 }
 
-// QueueCaller is an entry of waiting_list or updated_callers. Entries with
-// neither a session id, a caller number nor a reason are dropped: nothing
-// could follow them.
+// QueueCaller is an entry of waiting_list or updated_callers; entries with
+// neither a session id, a caller number nor a reason are dropped.
 type QueueCaller struct {
 	Position     int64
 	SessionID    string
@@ -104,9 +102,8 @@ type QueueCaller struct {
 	// Timestamp is UNIX seconds: the enqueue time in waiting_list and for
 	// reason enqueue, the leave time for the other reasons.
 	Timestamp int64
-	// Type is "normal" or "callback", lower-cased; empty when not sent or
-	// when the value lists alternatives (the vendor sample's placeholder
-	// "normal/callback"). Treat empty as normal.
+	// Type is "normal" or "callback", lower-cased; "" (read: normal) when
+	// not sent or a list of alternatives (the vendor's "normal/callback").
 	Type string
 	// Reason, in queue_caller_status only: enqueue, agent_answered,
 	// overflow, hangup, callback, lower-cased; "" like Type.
@@ -122,8 +119,7 @@ type QueueAgent struct {
 }
 
 // QueueCallerStatus (queue_caller_status) reports callers joining or
-// leaving a queue. Real PBXs send queue_id only; QueueNumber is set when the
-// key is present.
+// leaving a queue. Real PBXs send queue_id only.
 type QueueCallerStatus struct {
 	Header
 	QueueID     string
@@ -131,8 +127,8 @@ type QueueCallerStatus struct {
 	Callers     []QueueCaller // updated_callers
 }
 
-// QueueAgentStatus (queue_agent_status) reports agents whose state changed,
-// who were added, or who were removed.
+// QueueAgentStatus (queue_agent_status) reports agents changed, added or
+// removed.
 type QueueAgentStatus struct {
 	Header
 	QueueID     string
@@ -160,7 +156,7 @@ type QueueManagement struct {
 	QueueName   string // when sent
 }
 
-// ExtensionStatus (extension_status) is pushed on subscribe and when an
+// ExtensionStatus (extension_status): pushed on subscribe and when an
 // extension registers or unregisters.
 type ExtensionStatus struct {
 	Header
@@ -262,8 +258,8 @@ type Unknown struct {
 	Header
 }
 
-// Reply is a reply to a command (auth, subscribe, unsubscribe): a frame
-// with "command" and no "event_type".
+// Reply is a reply to a command (auth, subscribe): a frame with "command"
+// and no "event_type".
 type Reply struct {
 	Command string
 	ID      string
@@ -272,7 +268,6 @@ type Reply struct {
 	Topics  []string // the topics a subscribe reply names, if any (undocumented)
 }
 
-// OK reports whether the command succeeded. The status decides: it is
-// what the vendor documents, and a PBX may well put text in error on
-// success ("success", "already subscribed").
+// OK reports whether the command succeeded. The documented status
+// decides: a PBX may put text in error on success ("already subscribed").
 func (r *Reply) OK() bool { return r.Status == 0 }

@@ -38,14 +38,12 @@ func (c *Client) tap(r Record) {
 }
 
 func (c *Client) tapDown(err error) {
-	if c.cfg.Tap == nil {
-		return
-	}
 	r := Record{Time: time.Now(), Session: RecordDown}
 	var e *Error
 	if errors.As(err, &e) {
-		r.Stage, r.Reason = e.Stage, c.red.String(e.Err.Error())
-	} else if err != nil {
+		r.Stage, err = e.Stage, e.Err
+	}
+	if err != nil {
 		r.Reason = c.red.String(err.Error())
 	}
 	c.tap(r)
@@ -92,9 +90,7 @@ func (c *Client) Feed(ctx context.Context, records iter.Seq[Record], h Handler) 
 				}
 				continue
 			}
-			select {
-			case in <- f:
-			case <-done:
+			if !send(in, done, f) {
 				return
 			}
 		}
@@ -102,14 +98,13 @@ func (c *Client) Feed(ctx context.Context, records iter.Seq[Record], h Handler) 
 	defer func() { close(done); <-fed }()
 	for {
 		var first frame
+		ok := false
 		select {
 		case <-ctx.Done():
+		case first, ok = <-in:
+		}
+		if !ok {
 			return nil
-		case f, ok := <-in:
-			if !ok {
-				return nil
-			}
-			first = f
 		}
 		s := c.newSession(nil, in, done)
 		s.first, s.readErr = &first, errFeedEnd
