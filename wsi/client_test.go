@@ -578,7 +578,9 @@ func TestClientDetectsDeadPeer(t *testing.T) {
 
 	pbx.SetPingReplies(false)
 	silent := time.Now()
-	waitFor(t, "the dead session noticed", func() bool { _, downs, _ := h.counts(); return downs == 1 })
+	// At least once: a stall of this goroutine may let the reconnected
+	// session die too before it looks.
+	waitFor(t, "the dead session noticed", func() bool { _, downs, _ := h.counts(); return downs >= 1 })
 	took := time.Since(silent)
 	if took > 2*cfg.PingInterval+2*time.Second {
 		t.Errorf("dead peer noticed after %v, want within about two ping periods (%v)", took, 2*cfg.PingInterval)
@@ -591,7 +593,7 @@ func TestClientDetectsDeadPeer(t *testing.T) {
 	}
 
 	pbx.SetPingReplies(true)
-	waitFor(t, "the session back", func() bool { ups, _, _ := h.counts(); return ups == 2 && c.Stats().Up })
+	waitFor(t, "the session back", func() bool { ups, _, _ := h.counts(); return ups >= 2 && c.Stats().Up })
 }
 
 // A Handler slower than the PBX: every event arrives, in order, and the
