@@ -119,8 +119,9 @@ type decoder struct {
 	key     key    // the key whose value is being read, for errors
 	seen    keySet // the keys read so far in the object being read
 
-	lastType string // the last event_type read ("" when not a string): it decides
-	lastDec  eventDecoder
+	typeCount int    // event_type keys read
+	lastType  string // the last one read ("" when not a string) decides
+	lastDec   eventDecoder
 }
 
 func (d *decoder) invalidf(format string, args ...any) {
@@ -141,11 +142,13 @@ func (d *decoder) frame() (ev Event, rep *Reply) {
 	switch {
 	case dec != nil:
 		d.pos, d.depth = start, 0
-		if ev = dec(d, typ); d.lastType == "" {
-			d.invalidf("event_type: want a non-empty string")
-		} else if d.lastType != typ {
+		if ev = dec(d, typ); d.typeCount > 1 && d.lastType != typ {
+			if d.lastType == "" {
+				d.invalidf("event_type: want a non-empty string")
+				break
+			}
 			// Decode again as the last type, whose last occurrence agrees.
-			d.pos, d.depth, d.invalid, d.quirks = start, 0, nil, 0
+			d.pos, d.depth, d.invalid, d.quirks, d.typeCount = start, 0, nil, 0, 0
 			ev = d.lastDec(d, d.lastType)
 		}
 	case command && !found:
@@ -192,9 +195,11 @@ func (d *decoder) peek() (typ string, dec eventDecoder, found, command bool) {
 	return "", nil, found, command
 }
 
-// noteType reads an event_type in the decoding pass.
+// noteType reads an event_type in the decoding pass; only a repeated one
+// needs its value.
 func (d *decoder) noteType() {
-	if d.lastType = ""; d.peekByte() != '"' {
+	if d.typeCount++; d.typeCount == 1 || d.peekByte() != '"' {
+		d.lastType = ""
 		d.skipValue()
 		return
 	}
