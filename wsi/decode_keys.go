@@ -98,13 +98,7 @@ var (
 	}, "agent_extension_number")
 
 	// removed_agents: objects as documented, or (tolerated) bare numbers.
-	removedAgents = func() *plan[string] {
-		p := compile(fields[string]{
-			"agent_extension_number": func(d *decoder, s *string) { *s = d.str() },
-		}, "agent_extension_number")
-		p.bare = func(d *decoder, s *string) { *s = d.str() }
-		return p
-	}()
+	removedAgents = bare(compile(fields[string]{"agent_extension_number": readStr}, "agent_extension_number"))
 
 	extensionStates = compile(fields[ExtensionState]{
 		"extension":    func(d *decoder, s *ExtensionState) { s.Extension = d.str() },
@@ -250,6 +244,7 @@ var (
 
 func init() {
 	for _, e := range eventTypes {
+		KnownEventTypes = append(KnownEventTypes, e.types...)
 		for _, typ := range e.types {
 			eventDecoders[keyOf(typ)], eventTopics[keyOf(typ)] = e.decode, e.topic
 		}
@@ -273,13 +268,6 @@ func init() {
 		replaced referred redirected blind_transfer_complete attended_transfer_complete cancelled`) {
 		keyOf(name)
 	}
-}
-
-func eventTypeNames() (names []string) {
-	for _, e := range eventTypes {
-		names = append(names, e.types...)
-	}
-	return names
 }
 
 // eventType returns the type named b, as a constant when it is known, and
@@ -333,7 +321,15 @@ var replyKeys = compile(fields[reply]{
 	},
 })
 
-var replyTopics = &plan[string]{bare: func(d *decoder, s *string) { *s = d.str() }}
+var replyTopics = bare(new(plan[string]))
+
+// bare lets p's arrays hold bare strings and numbers.
+func bare(p *plan[string]) *plan[string] {
+	p.bare = readStr
+	return p
+}
+
+func readStr(d *decoder, s *string) { *s = d.str() }
 
 func (d *decoder) reply() *Reply {
 	r := new(reply)

@@ -39,7 +39,7 @@ const (
 
 // KnownEventTypes lists every event_type the package decodes into a typed
 // event, in a stable order. Anything else arrives as *Unknown.
-var KnownEventTypes = eventTypeNames()
+var KnownEventTypes []string
 
 // Topics. Tenant topics are used with a tenant user (a domain is set);
 // global topics by a system administrator together with "tenants".
