@@ -177,8 +177,8 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 			login.reset() // the login worked
 		}
 		delay := retry.next
-		if IsLoginRefused(err) {
-			delay = login.next
+		if e != nil && e.Kind == KindAuth {
+			delay = login.next // retrying a refused login fast locks the account on many PBXs
 		}
 		if !c.sleep(ctx, c.logFailure(e, upFor > 0, delay())) {
 			break

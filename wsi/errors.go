@@ -54,14 +54,6 @@ type Error struct {
 func (e *Error) Error() string { return e.red.String(e.Stage + ": " + e.Err.Error()) }
 func (e *Error) Unwrap() error { return e.Err }
 
-// IsLoginRefused reports whether err is the PBX refusing the login: not an
-// unreachable PBX, not a dropped session. Retrying those too fast locks
-// the account on many PBXs.
-func IsLoginRefused(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Kind == KindAuth
-}
-
 // dialKind says why a dial failed, from how far it got: a TCP connection,
 // a TLS handshake, the first byte of an answer.
 func dialKind(err, tlsErr error, connected, answered bool) Kind {
