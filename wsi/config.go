@@ -166,14 +166,10 @@ func (c *Config) Validate() error {
 	if err := c.checkTimings(); err != nil {
 		return err
 	}
-	if u.Scheme == "ws" {
-		switch {
-		case c.TLS.CAFile != "":
-			return bad(FieldCAFile, "%s needs a wss:// %s", FieldURL)
-		case c.TLS.ServerName != "":
-			return bad(FieldServerName, "%s needs a wss:// %s", FieldURL)
-		case c.TLS.InsecureSkipVerify:
-			return bad(FieldInsecureSkipVerify, "%s needs a wss:// %s", FieldURL)
+	set := map[Field]bool{FieldCAFile: c.TLS.CAFile != "", FieldServerName: c.TLS.ServerName != "", FieldInsecureSkipVerify: c.TLS.InsecureSkipVerify}
+	for _, f := range []Field{FieldCAFile, FieldServerName, FieldInsecureSkipVerify} {
+		if set[f] && u.Scheme == "ws" {
+			return bad(f, "%s needs a wss:// %s", FieldURL)
 		}
 	}
 	if err := c.files.load(c); err != nil {
