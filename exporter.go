@@ -49,7 +49,21 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 		return fmt.Errorf("WSI client: %w", err)
 	}
 	col := collector.New(cfg.collector, client)
+	return serve(ctx, logger, col, cfg.web, cfg.listening, func(ctx context.Context) {
+		// Run returns only once ctx is cancelled: it reconnects forever.
+		if err := client.Run(ctx, col); err != nil {
+			logger.Error("WSI client stopped", "err", err)
+		}
+	})
+}
 
+// serve serves col, with the process's own metrics, on the web flags
+// while ingest runs beside it, until ctx is cancelled; then it stops
+// ingest and lets in-flight scrapes finish. The exporter ingests from the
+// PBX, replay from a capture.
+func serve(ctx context.Context, logger *slog.Logger, col prometheus.Collector, webCfg webConfig,
+	listening func([]net.Addr), ingest func(ctx context.Context)) error {
+	b := getBuildInfo()
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(col); err != nil {
 		return fmt.Errorf("registering the collector: %w", err)
@@ -62,13 +76,13 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 
 	// Open every listener before anything else so a taken port fails the
 	// start instead of leaving a half-running exporter.
-	listeners, err := listen(cfg.web.ListenAddresses)
+	listeners, err := listen(webCfg.ListenAddresses)
 	if err != nil {
 		return err
 	}
 
 	var ready atomic.Bool
-	mux, err := newMux(reg, cfg.web, logger, &ready)
+	mux, err := newMux(reg, webCfg, logger, &ready)
 	if err != nil {
 		closeAll(listeners)
 		return err
@@ -83,10 +97,7 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// Run returns only once ctx is cancelled: it reconnects forever.
-		if err := client.Run(ctx, col); err != nil {
-			logger.Error("WSI client stopped", "err", err)
-		}
+		ingest(ctx)
 	}()
 
 	servers := make([]*http.Server, len(listeners))
@@ -98,7 +109,7 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 		flags := &web.FlagConfig{
 			WebListenAddresses: &[]string{l.Addr().String()},
 			WebSystemdSocket:   new(bool),
-			WebConfigFile:      &cfg.web.ConfigFile,
+			WebConfigFile:      &webCfg.ConfigFile,
 		}
 		go func() {
 			err := web.Serve(conns.listener(l), servers[i], flags, logger)
@@ -109,12 +120,12 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 		}()
 	}
 	ready.Store(true)
-	if cfg.listening != nil {
+	if listening != nil {
 		addrs := make([]net.Addr, len(listeners))
 		for i, l := range listeners {
 			addrs[i] = l.Addr()
 		}
-		cfg.listening(addrs)
+		listening(addrs)
 	}
 
 	var runErr error
