@@ -28,6 +28,8 @@ import (
 type checkCmd struct {
 	WSI    wsiConfig     `embed:"" prefix:"wsi."`
 	Listen time.Duration `name:"check.listen" default:"5s" help:"How long to listen for events after subscribing."`
+	// What check received, to send along with its report.
+	Capture captureFlags `embed:"" prefix:"record."`
 }
 
 func (c *checkCmd) Validate() error {
@@ -57,15 +59,41 @@ func (c *checkCmd) check(ctx context.Context, cfg wsi.Config, w io.Writer) int {
 	}
 	fmt.Fprintln(w)
 
+	var rec *recorder
+	if c.Capture.File != "" {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		var err error
+		if rec, err = newRecorder(c.Capture, &cfg, "check", stop); err != nil {
+			fmt.Fprintf(w, "FAILED: %v\n", err)
+			return exitFailed
+		}
+	}
 	client, err := wsi.New(cfg)
 	if err != nil {
+		if rec != nil {
+			rec.close()
+		}
 		fmt.Fprintf(w, "FAILED: %v\n", err)
 		return exitFailed
 	}
 	// The collector counts the quirks and ignored events as the exporter
 	// would: check reports what it counted.
 	col := collector.New(collector.Config{}, client)
+	if rec != nil {
+		rec.client = client
+	}
 	res, err := client.Check(ctx, c.Listen, col)
+	if rec != nil {
+		if err := rec.close(); err != nil {
+			fmt.Fprintf(w, "FAILED: writing %s: %v\n", c.Capture.File, err)
+			return exitFailed
+		}
+		s := rec.w.Summary()
+		defer fmt.Fprintf(w, "\nRecorded %d frames (%s) to %s: replay it with %s replay %s --print\n",
+			s.Frames, byteSize(s.Bytes), c.Capture.File, programName, c.Capture.File)
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(w, "Interrupted.")
 		return exitFailed

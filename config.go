@@ -129,7 +129,7 @@ func (c *wsiConfig) clientConfig() wsi.Config { return c.client }
 // redactor removes the password of every command from what the program
 // prints.
 func (c *cli) redactor() *secret.Redactor {
-	return secret.NewRedactor(c.Run.WSI.client.Password, c.Check.WSI.client.Password)
+	return secret.NewRedactor(c.Run.WSI.client.Password, c.Check.WSI.client.Password, c.Record.WSI.client.Password)
 }
 
 // webConfig is the exporter's own HTTP endpoint (--web.*), as in every

@@ -273,13 +273,29 @@ func TestBadConfiguration(t *testing.T) {
 		{"zero max series", []string{"demo", "--collector.max-series=0"}, nil, "--collector.max-series: must be positive"},
 		{"mistyped command", []string{"chek", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, `unknown command "chek", did you mean "check"?`},
 		{"mistyped command after flags", []string{"--log.level", "debug", "dmeo"}, nil, `unknown command "dmeo", did you mean "demo"?`},
-		{"unknown command", []string{"serve"}, nil, `unknown command "serve" (the exporter itself needs none; the others are demo, check)`},
+		{"unknown command", []string{"serve"}, nil, `unknown command "serve" (the exporter itself needs none; the others are demo, check, record, replay)`},
+		{"record without file", []string{"record", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw}, nil, "--record.file is required"},
+		{"record over a file", []string{"record", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--record.file=" + pw}, nil, "--record.file: " + pw + " exists; choose another name, or add --record.force"},
+		{"record into a directory", []string{"record", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--record.file=" + filepath.Dir(pw), "--record.force"}, nil, "is a directory"},
+		{"record over a device", []string{"record", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--record.file=/dev/null", "--record.force"}, nil, "/dev/null is not a regular file"},
+		{"negative record duration", []string{"record", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--record.file=x", "--record.duration=-1s"}, nil, "--record.duration: must not be negative"},
+		{"check over a file", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--record.file=" + pw}, nil, "--record.file: " + pw + " exists"},
+		{"replay without file", []string{"replay", "--print"}, nil, "replay needs the capture to replay: portsip_exporter replay FILE"},
+		{"replay a missing file", []string{"replay", unreadable}, nil, "replay: " + unreadable + ": no such file or directory"},
+		{"replay a file that is not a capture", []string{"replay", pw}, nil, "not a portsip_exporter capture"},
+		{"negative replay speed", []string{"replay", pw, "--replay.speed=-1"}, nil, "--replay.speed: must be 0 (as fast as possible) or a positive factor"},
 		// Each command refuses the flags it has no use for, before or
 		// after its name.
 		{"wsi flag to demo", []string{"demo", "--wsi.url=" + url}, nil, "unknown flag --wsi.url"},
 		{"wsi flag before demo", []string{"--wsi.url", url, "demo"}, nil, "unknown flag --wsi.url"},
 		{"web flag to check", []string{"check", "--wsi.url=" + url, "--wsi.username=a", "--wsi.tenant=1", "--wsi.password-file=" + pw, "--web.listen-address=:1"}, nil, "unknown flag --web.listen-address"},
 		{"collector flag to check", []string{"check", "--collector.call-expiry=1h"}, nil, "unknown flag --collector.call-expiry"},
+		{"web flag to record", []string{"record", "--web.listen-address=:1"}, nil, "unknown flag --web.listen-address"},
+		{"replay flag to record", []string{"record", "--replay.speed=1"}, nil, "unknown flag --replay.speed"},
+		{"wsi flag to replay", []string{"replay", pw, "--wsi.url=" + url}, nil, "unknown flag --wsi.url"},
+		{"record flag to replay", []string{"replay", pw, "--record.file=x"}, nil, "unknown flag --record.file"},
+		{"record flag to the exporter", []string{"--record.file=x"}, nil, "unknown flag --record.file"},
+		{"print to demo", []string{"demo", "--print"}, nil, "unknown flag --print"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,12 @@ const examples = `Examples:
 
   # Export one tenant as its administrator
   portsip_exporter --wsi.url=wss://pbx.example.com:8887/wsi --wsi.username=supervisor --wsi.domain=sales.example.com --wsi.password-file=/run/secrets/portsip
+
+  # Record what the PBX sends for an hour, callers' names and numbers replaced by pseudonyms
+  portsip_exporter record --wsi.url=wss://pbx.example.com:8887/wsi --wsi.username=admin --wsi.password-file=/run/secrets/portsip --wsi.tenant=1234567890 --record.file=pbx.jsonl --record.duration=1h --record.anonymize
+
+  # The metrics that recording gives, as the exporter would have shown them at its end
+  portsip_exporter replay pbx.jsonl --print
 `
 
 // flagGroups head the flags of each concern in --help, by prefix.
@@ -42,6 +48,7 @@ var flagGroups = []*kong.Group{
 	{Key: "wsi", Title: "PBX connection (WSI) flags:"},
 	{Key: "web", Title: "Web server flags:"},
 	{Key: "collector", Title: "Collector flags:"},
+	{Key: "record", Title: "Recording flags:"},
 }
 
 // groupFlags puts every flag of every command under the heading of its

@@ -46,9 +46,11 @@ type cli struct {
 	// The exporter needs no command word. Its flags are the program's own
 	// in --help (see printHelp); "run" still names it for scripts that
 	// used it.
-	Run   exportCmd `cmd:"" default:"withargs" hidden:"" help:"Run the exporter (the default command)."`
-	Demo  demoCmd   `cmd:"" help:"Run the exporter against an embedded simulated PBX with live contact-centre traffic."`
-	Check checkCmd  `cmd:"" help:"Connect, authenticate and subscribe once, report what the PBX accepted, and exit 0 or 1."`
+	Run    exportCmd `cmd:"" default:"withargs" hidden:"" help:"Run the exporter (the default command)."`
+	Demo   demoCmd   `cmd:"" help:"Run the exporter against an embedded simulated PBX with live contact-centre traffic."`
+	Check  checkCmd  `cmd:"" help:"Connect, authenticate and subscribe once, report what the PBX accepted, and exit 0 or 1."`
+	Record recordCmd `cmd:"" help:"Keep a session with the PBX as the exporter does and write every frame it receives to a capture file."`
+	Replay replayCmd `cmd:"" help:"Feed a capture through the exporter's decoder and collector and serve the metrics, or --print them."`
 }
 
 type exportCmd struct {
@@ -85,11 +87,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	logger := slog.New(c.redactor().Handler(newLogger(stderr, c.Log).Handler()))
 	var err error
-	switch command {
+	// A command with an argument is named with it ("replay <file>").
+	name, _, _ := strings.Cut(command, " ")
+	switch name {
 	case "demo":
 		err = c.Demo.run(ctx, logger)
 	case "check":
 		return c.Check.run(ctx, logger, stdout)
+	case "record":
+		err = c.Record.run(ctx, logger, stdout)
+	case "replay":
+		err = c.Replay.run(ctx, logger, stdout)
 	default:
 		err = c.Run.run(ctx, logger)
 	}
