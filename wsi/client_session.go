@@ -183,14 +183,16 @@ func (s *session) broke(ctx context.Context, stage string, refusal Kind, err err
 	case errors.As(err, &e) || errors.Is(err, errFeedEnd):
 		return err
 	}
-	kind := KindLost
-	if refusedByClose(err) {
-		kind = refusal
-	}
-	e = s.c.fail(stage, kind, err)
+	e = s.c.fail(stage, KindLost, err)
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		e.PBXError = ce.Text
+		switch ce.Code {
+		case websocket.CloseGoingAway, websocket.CloseAbnormalClosure, websocket.CloseInternalServerErr,
+			websocket.CloseServiceRestart, websocket.CloseTryAgainLater, websocket.CloseNoStatusReceived:
+		default: // a PBX may refuse by closing with a reason; not to restart or for overload
+			e.Kind = refusal
+		}
 	}
 	return e
 }
@@ -417,18 +419,13 @@ func (s *session) replied(r *Reply) (subs []*subscription) {
 		}
 	}
 	if len(r.Topics) == 0 && r.Error != "" {
-		take(func(sub *subscription) bool { return namesTopic(r.Error, sub.topic) })
+		// As a word of its own: "global_queue_events" names not queue_events.
+		take(func(sub *subscription) bool { return regexp.MustCompile(`\b` + sub.topic + `\b`).MatchString(r.Error) })
 	}
 	if len(r.Topics) == 0 && len(subs) == 0 {
 		take(func(*subscription) bool { return true })
 	}
 	return subs
-}
-
-// namesTopic reports whether text holds topic as a word of its own:
-// "queue_events" is not named by "global_queue_events".
-func namesTopic(text, topic string) bool {
-	return regexp.MustCompile(`\b` + topic + `\b`).MatchString(text)
 }
 
 // publish makes an up session's subscriptions the Stats'.

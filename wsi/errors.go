@@ -73,22 +73,6 @@ func dialKind(err, tlsErr error, connected, answered bool) Kind {
 	return KindNoAnswer
 }
 
-// refusedByClose reports whether a close frame, received in answer to a
-// command, refuses it: a PBX may refuse by closing with a reason. Closing
-// to restart or for overload is no verdict on the command.
-func refusedByClose(err error) bool {
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) {
-		return false
-	}
-	switch ce.Code {
-	case websocket.CloseGoingAway, websocket.CloseAbnormalClosure, websocket.CloseInternalServerErr,
-		websocket.CloseServiceRestart, websocket.CloseTryAgainLater, websocket.CloseNoStatusReceived:
-		return false
-	}
-	return true
-}
-
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
