@@ -116,6 +116,10 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Redactor removes the password from text, in every form a PBX may echo
+// it in: for what else reaches the outside (label values, reports).
+func (c *Client) Redactor() *secret.Redactor { return c.red }
+
 // maxText bounds text from the PBX that the client keeps or logs: a
 // refusal, an unknown reply, a name. PBX texts are short; a hostile one
 // must not make megabyte log lines.
