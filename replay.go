@@ -155,6 +155,9 @@ func (rp *replayer) Stats() wsi.Stats {
 	st := rp.client.Stats()
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
+	if st.InvalidMessages == nil {
+		st.InvalidMessages = map[string]uint64{}
+	}
 	for reason, n := range rp.skipped {
 		st.InvalidMessages[reason] += n
 	}
