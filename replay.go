@@ -230,7 +230,7 @@ func (rp *replayer) records(ctx context.Context) func(yield func(wsi.Record) boo
 			}
 			if rp.speed > 0 {
 				if first.IsZero() {
-					first, wallStart = e.Time, time.Now()
+					first, wallStart = e.Time, rp.clock.wall()
 					rp.clock.start(first, wallStart)
 				}
 				due := wallStart.Add(time.Duration(float64(e.Time.Sub(first)) / rp.speed))
@@ -288,10 +288,11 @@ type replayClock struct {
 	first     time.Time // the first record's time and when it was due, with a speed
 	wallStart time.Time
 	limit     time.Time // with a speed: the next record's time
+	wall      func() time.Time
 }
 
 func newReplayClock(start time.Time, speed float64) *replayClock {
-	return &replayClock{at: start, speed: speed}
+	return &replayClock{at: start, speed: speed, wall: time.Now}
 }
 
 func (c *replayClock) now() time.Time {
@@ -300,7 +301,7 @@ func (c *replayClock) now() time.Time {
 	if c.speed == 0 || c.done || c.wallStart.IsZero() {
 		return c.at
 	}
-	t := c.first.Add(time.Duration(float64(time.Since(c.wallStart)) * c.speed))
+	t := c.first.Add(time.Duration(float64(c.wall().Sub(c.wallStart)) * c.speed))
 	if t.After(c.limit) {
 		t = c.limit
 	}

@@ -257,3 +257,36 @@ func TestReplayServes(t *testing.T) {
 		t.Fatal("the replay did not stop")
 	}
 }
+
+// With a speed, the replay's clock runs between records at that pace from
+// the recorded time of what was handled last, never past the record due
+// next; a record handled sets it to that record's time; at the end it
+// stands at the recording's last line.
+func TestReplayClockRunsAtItsSpeed(t *testing.T) {
+	wall := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newReplayClock(at(-1), 10)
+	c.wall = func() time.Time { return wall }
+	if got := c.now(); !got.Equal(at(-1)) {
+		t.Errorf("before the first record: %v, want the header's time", got)
+	}
+	c.start(at(0), wall)
+	c.next(at(0))
+	c.tap(frameAt(0, "{}"))
+	c.next(at(100))
+	for _, tc := range []struct {
+		elapsed time.Duration
+		want    time.Time
+	}{{0, at(0)}, {time.Second, at(10)}, {5 * time.Second, at(50)}, {20 * time.Second, at(100)}} {
+		wall = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(tc.elapsed)
+		if got := c.now(); !got.Equal(tc.want) {
+			t.Errorf("%s after the first record: %v, want %v", tc.elapsed, got, tc.want)
+		}
+	}
+	c.tap(frameAt(100, "{}"))
+	c.saw(at(130))
+	c.finish()
+	wall = wall.Add(time.Hour)
+	if got := c.now(); !got.Equal(at(130)) {
+		t.Errorf("after the end: %v, want the last line's time", got)
+	}
+}
