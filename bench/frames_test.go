@@ -3,7 +3,6 @@ package bench
 import (
 	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
@@ -15,8 +14,7 @@ import (
 // it. Every benchmark frame must be valid JSON, an event, and applied.
 func TestBenchmarkFramesAreEvents(t *testing.T) {
 	frames := wsitest.Frames(wsitest.TrafficConfig{
-		Seed: 1, Tenants: 2, QueuesPerTenant: 4,
-		Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
+		Seed: 1, Tenants: 2, QueuesPerTenant: 4, Start: trafficStart,
 	}, 2_000)
 	if len(frames) != 2_000 {
 		t.Fatalf("got %d frames, want 2000", len(frames))

@@ -18,8 +18,7 @@ import (
 func trafficFrames(b *testing.B) [][]byte {
 	b.Helper()
 	frames := wsitest.Frames(wsitest.TrafficConfig{
-		Seed: 1, Tenants: 2, QueuesPerTenant: 4,
-		Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
+		Seed: 1, Tenants: 2, QueuesPerTenant: 4, Start: trafficStart,
 	}, 10_000)
 	if len(frames) == 0 {
 		b.Fatal("no frames")
@@ -27,8 +26,15 @@ func trafficFrames(b *testing.B) [][]byte {
 	return frames
 }
 
+// trafficStart is when the benchmark's simulated traffic starts: fixed,
+// so that the frames are the same at every run.
+var trafficStart = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// newCollector is a Collector whose clock is the traffic's, so that the
+// PBX times in the frames are plausible, as a live PBX's are.
 func newCollector() *collector.Collector {
-	c := collector.New(collector.Config{AgentState: true, ExtensionState: true}, nil)
+	now := func() time.Time { return trafficStart }
+	c := collector.New(collector.Config{AgentState: true, ExtensionState: true, Now: now}, nil)
 	c.SessionUp(wsi.Session{})
 	return c
 }
