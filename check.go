@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portsip-exporter/portsip_exporter/collector"
-	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -47,7 +46,7 @@ func (c *checkCmd) run(ctx context.Context, logger *slog.Logger, w io.Writer) in
 	var out bytes.Buffer
 	code := c.check(ctx, cfg, &out)
 	// Whatever the PBX sent back, the password goes no further.
-	_, _ = io.WriteString(w, secret.NewRedactor(cfg.Password).String(out.String()))
+	_, _ = io.WriteString(w, wsi.NewRedactor(cfg.Password).String(out.String()))
 	return code
 }
 
@@ -80,7 +79,7 @@ func (c *checkCmd) check(ctx context.Context, cfg wsi.Config, w io.Writer) int {
 	}
 	// The collector counts the quirks and ignored events as the exporter
 	// would: check reports what it counted.
-	col := collector.New(collector.Config{}, client)
+	col := collector.New(collector.Config{Redactor: client.Redactor()}, client)
 	if rec != nil {
 		rec.client = client
 	}

@@ -48,6 +48,8 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 	if err != nil {
 		return fmt.Errorf("WSI client: %w", err)
 	}
+	// Label values from the PBX lose the password as logs and errors do.
+	cfg.collector.Redactor = client.Redactor()
 	col := collector.New(cfg.collector, client)
 	return serve(ctx, logger, col, cfg.web, cfg.listening, func(ctx context.Context) {
 		// Run returns only once ctx is cancelled: it reconnects forever.

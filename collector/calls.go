@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strings"
 	"time"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
@@ -30,6 +31,9 @@ func (c *Collector) callTenant(id string, now time.Time) *tenant {
 	if t == nil || t.callsTotal != nil {
 		return t
 	}
+	if !c.reserve(callSeries) {
+		return nil
+	}
 	t.callsTotal = make(map[callKey]uint64, len(directions)*len(callStatuses))
 	t.talk = make(map[string]*hist, len(directions))
 	t.ring = make(map[string]*hist, len(directions))
@@ -51,18 +55,15 @@ func (c *Collector) callStart(e *wsi.CallStart, now time.Time) {
 		return
 	}
 	c.sweepCalls(now)
-	k := c.label(activeKey(e.SessionID, e.CDRID, e.CallID))
-	if k == "" {
-		return
-	}
-	if _, ok := t.calls[k]; ok {
+	k, _, ok := findKey(c, t.calls, activeKey(e.SessionID, e.CDRID, e.CallID))
+	if ok || k == "" {
 		return
 	}
 	if c.nCalls >= c.cfg.Limits.ActiveCalls {
 		c.drop(EntityCall)
 		return
 	}
-	t.calls[c.key(k)] = now
+	t.calls[strings.Clone(k)] = now
 	c.nCalls++
 }
 
@@ -71,11 +72,9 @@ func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
 	if t == nil {
 		return
 	}
-	if k := c.label(activeKey(e.SessionID, e.CDRID, e.CallID)); k != "" {
-		if _, ok := t.calls[k]; ok {
-			delete(t.calls, k)
-			c.nCalls--
-		}
+	if k, _, ok := findKey(c, t.calls, activeKey(e.SessionID, e.CDRID, e.CallID)); ok {
+		delete(t.calls, k)
+		c.nCalls--
 	}
 	// The same record again (same session_id and call_id) is not another
 	// call.
@@ -87,72 +86,96 @@ func (c *Collector) callCDR(e *wsi.CallCDR, now time.Time) {
 		}
 		c.cdrs.add(k, 0)
 	}
-	if e.TenantName != "" {
-		if n := c.label(e.TenantName); n != t.name {
-			t.name = c.key(n)
-		}
+	// As a queue's name: made again at each event only when it had to be
+	// cut or the password taken out of it.
+	if e.TenantName != "" && e.TenantName != t.name {
+		t.name = c.key(e.TenantName)
 	}
 
+	// Times that are not plausible are taken as not sent.
+	answeredAt, endedAt, ringAt := c.stamp(e.AnsweredTime), c.stamp(e.EndedTime), c.stamp(e.RingTime)
+	talk, talkOK := c.talkSeconds(e, answeredAt, endedAt)
 	// call_status decides when sent: a call the PBX calls noanswer or
 	// fail may still carry an answered_time or talk_duration (an IVR or
 	// voicemail took it), and that talk is not an answered call's.
-	answered := e.AnsweredTime > 0 || e.TalkDuration.Value > 0
+	answered := answeredAt > 0 || talkOK && talk > 0
 	dir := c.enum(c.enums.direction, e.Direction)
-	status := "noanswer"
+	status := enumHit{v: "noanswer", known: true}
 	switch {
 	case e.CallStatus != "":
 		status = c.enum(c.enums.callStatus, e.CallStatus)
-		answered = status == "answered"
+		answered = status.v == "answered"
 	case answered:
-		status = "answered"
+		status.v = "answered"
 	}
-	t.callsTotal[callKey{dir, status}]++
-	t.endReasons[c.enum(c.enums.endReason, e.EndedReason)]++
+	ck := callKey{dir.v, status.v}
+	if n, ok := t.callsTotal[ck]; ok {
+		t.callsTotal[ck] = n + 1
+	} else if c.reserve(1) {
+		t.callsTotal[ck] = 1
+	}
+	c.count(t.endReasons, c.enum(c.enums.endReason, e.EndedReason).v)
 
 	if tr := trunkName(e.TrunkName); tr != "" {
-		k := trunkKey{c.label(tr), dir, status}
-		if _, ok := t.trunks[k]; ok {
-			t.trunks[k]++
-		} else if c.nTrunks < c.cfg.Limits.TrunkSeries {
-			k.trunk = c.key(k.trunk)
-			t.trunks[k] = 1
-			c.nTrunks++
-		} else {
-			c.drop(EntityTrunk)
-		}
+		c.countTrunk(t, tr, dir.v, status.v)
 	}
 
-	if talk, ok := talkSeconds(e, answered); ok {
-		observe(t.talk, TalkBuckets, dir, talk, now)
+	if answered && talkOK {
+		c.observe(t.talk, TalkBuckets, dir.v, talk, now)
 	}
-	if ring, ok := ringSeconds(e); ok {
-		observe(t.ring, RingBuckets, dir, ring, now)
+	if ring, ok := c.ringSeconds(e, ringAt, answeredAt, endedAt); ok {
+		c.observe(t.ring, RingBuckets, dir.v, ring, now)
 	}
 }
 
-// observe adds v to the histogram of a direction, making it for a
-// direction not seen before.
-func observe(hs map[string]*hist, buckets []float64, dir string, v int64, now time.Time) {
+// countTrunk counts a call of a trunk. Trunk series are bounded by
+// Limits.TrunkSeries and paid for like any other.
+func (c *Collector) countTrunk(t *tenant, trunk, dir, status string) {
+	// Found as sent, as a label, or as the label with the password taken
+	// out, as find does.
+	k := trunkKey{trunk, dir, status}
+	if _, ok := t.trunks[k]; !ok {
+		if k.trunk = c.label(trunk); t.trunks[k] == 0 && c.cfg.Redactor != nil {
+			k.trunk = c.show(trunk)
+		}
+	}
+	switch {
+	case t.trunks[k] > 0:
+		t.trunks[k]++
+	case c.nTrunks >= c.cfg.Limits.TrunkSeries:
+		c.drop(EntityTrunk)
+	case c.reserve(1):
+		k.trunk = strings.Clone(k.trunk)
+		t.trunks[k] = 1
+		c.nTrunks++
+	}
+}
+
+// observe adds v to the histogram of a direction, making it, paid for,
+// for a direction not seen before.
+func (c *Collector) observe(hs map[string]*hist, buckets []float64, dir string, v int64, now time.Time) {
 	h := hs[dir]
 	if h == nil {
+		if !c.reserve(histSeries(buckets)) {
+			return
+		}
 		h = newHistPtr(buckets, now)
 		hs[dir] = h
 	}
 	h.observe(float64(v), buckets)
 }
 
-// talkSeconds is the talk time of an answered call: talk_duration when
-// sent, else ended_time - answered_time. Unanswered calls have none, so the
+// talkSeconds is the talk time of a call if it was answered:
+// talk_duration when sent, else ended_time - answered_time (times
+// already checked, 0 when not sent). Unanswered calls have none, so the
 // histogram's average is the average talk time of answered calls.
-func talkSeconds(e *wsi.CallCDR, answered bool) (int64, bool) {
-	if !answered {
-		return 0, false
-	}
+func (c *Collector) talkSeconds(e *wsi.CallCDR, answeredAt, endedAt int64) (int64, bool) {
 	if e.TalkDuration.Set {
-		return validDuration(e.TalkDuration.Value)
+		return e.TalkDuration.Value, c.duration(e.TalkDuration.Value)
 	}
-	if e.AnsweredTime > 0 && e.EndedTime >= e.AnsweredTime {
-		return e.EndedTime - e.AnsweredTime, true
+	if answeredAt > 0 && endedAt > 0 {
+		d := endedAt - answeredAt
+		return d, c.duration(d)
 	}
 	return 0, false
 }
@@ -160,28 +183,25 @@ func talkSeconds(e *wsi.CallCDR, answered bool) (int64, bool) {
 // ringSeconds is the ring time of a call that rang (ring_time set or a
 // positive ring_duration): ring_duration when sent, else from ring_time to
 // answered_time, or to ended_time when unanswered.
-func ringSeconds(e *wsi.CallCDR) (int64, bool) {
-	if e.RingTime <= 0 && e.RingDuration.Value <= 0 {
+func (c *Collector) ringSeconds(e *wsi.CallCDR, ringAt, answeredAt, endedAt int64) (int64, bool) {
+	if ringAt <= 0 && e.RingDuration.Value <= 0 {
+		if e.RingDuration.Value < 0 {
+			c.bad = true
+		}
 		return 0, false
 	}
 	if e.RingDuration.Set {
-		return validDuration(e.RingDuration.Value)
+		return e.RingDuration.Value, c.duration(e.RingDuration.Value)
 	}
-	end := e.AnsweredTime
+	end := answeredAt
 	if end <= 0 {
-		end = e.EndedTime
+		end = endedAt
 	}
-	if end >= e.RingTime {
-		return end - e.RingTime, true
+	if ringAt > 0 && end > 0 {
+		d := end - ringAt
+		return d, c.duration(d)
 	}
 	return 0, false
-}
-
-func validDuration(v int64) (int64, bool) {
-	if v < 0 {
-		return 0, false
-	}
-	return v, true
 }
 
 // sweepCalls forgets active calls older than CallExpiry. It walks every

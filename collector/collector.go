@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -29,9 +30,13 @@ type Config struct {
 	Now func() time.Time
 	// Limits bound the state a hostile or runaway PBX can make us keep.
 	Limits Limits
-	// MaxSeries is the most samples a scrape may hold, whatever the PBX
-	// sends (--collector.max-series).
+	// MaxSeries is the most samples the Collector may ever render,
+	// whatever the PBX sends (--collector.max-series; budget.go); default
+	// DefaultMaxSeries.
 	MaxSeries int
+	// Redactor removes the password from every label value taken from the
+	// PBX (the client's, wsi.Client.Redactor); nil removes nothing.
+	Redactor *secret.Redactor
 }
 
 // IgnoredImplausible is the reason of portsip_wsi_events_ignored_total the
@@ -43,6 +48,7 @@ const IgnoredImplausible = "implausible"
 const (
 	DefaultCallExpiry = 4 * time.Hour
 	DefaultSLATime    = 20 * time.Second
+	DefaultMaxSeries  = 500_000
 )
 
 func (c *Config) setDefaults() {
@@ -55,6 +61,9 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.MaxSeries <= 0 {
+		c.MaxSeries = DefaultMaxSeries
+	}
 	c.Limits.setDefaults()
 }
 
@@ -64,21 +73,32 @@ type Collector struct {
 	cfg   Config
 	stats StatsSource
 
-	mu        sync.Mutex
-	up        bool
-	everUp    bool // a session has been up: the quirks are rendered
-	tenants   map[string]*tenant
-	retired   map[*queue]struct{} // destroyed queues: evicted first when full
-	nQueues   int
-	nExts     int
-	nCalls    int
-	nTrunks   int
-	lastSweep time.Time
-	dropped   map[string]uint64 // by entity
-	quirks    []uint64          // by wsi.Quirk
-	// implausible counts events not applied for a value no PBX can mean
-	// (portsip_wsi_events_ignored_total{reason="implausible"}).
+	mu      sync.Mutex
+	up      bool
+	everUp  bool      // a session has been up: the quirks are rendered
+	upSince time.Time // when the session came up
+	tenants map[string]*tenant
+	retired map[*queue]time.Time // destroyed queues, and when
+	nQueues int
+	nExts   int
+	nCalls  int
+	nTrunks int
+	// nWaiting counts the waiting callers of all queues.
+	nWaiting   int
+	lastSweep  time.Time
+	lastExpiry time.Time
+	dropped    map[string]uint64 // by entity
+	quirks     []uint64          // by wsi.Quirk
+	// series is what the Collector may render now, as the budget counts
+	// it (budget.go): never above cfg.MaxSeries.
+	series int
+	// implausible counts events with a value no PBX can mean
+	// (portsip_wsi_events_ignored_total{reason="implausible"}); bad marks
+	// the event being applied as one, and window is the span of PBX time
+	// its timestamps must fall in (plausible.go).
 	implausible uint64
+	bad         bool
+	window      [2]int64
 	enums       enums
 	clock       pbxClock
 	seed        maphash.Seed // of the keys of the recent sets
@@ -92,17 +112,19 @@ type Collector struct {
 // as zeros that would claim a client exists.
 func New(cfg Config, stats StatsSource) *Collector {
 	cfg.setDefaults()
-	return &Collector{
+	c := &Collector{
 		cfg:     cfg,
 		stats:   stats,
 		tenants: make(map[string]*tenant),
-		retired: make(map[*queue]struct{}),
+		retired: make(map[*queue]time.Time),
 		dropped: make(map[string]uint64),
 		quirks:  make([]uint64, len(wsi.Quirks)),
 		seed:    maphash.MakeSeed(),
 		cdrs:    recent{size: recentCDRs},
 		enums:   newEnums(),
+		series:  ownSeries,
 	}
+	return c
 }
 
 var _ wsi.Handler = (*Collector)(nil)
@@ -114,8 +136,9 @@ func (c *Collector) SessionUp(s wsi.Session) {
 	defer c.mu.Unlock()
 	// Anything applied while no session was up is not a snapshot of this
 	// session: start from nothing.
-	c.dropLiveState(c.cfg.Now())
-	c.up, c.everUp = true, true
+	now := c.cfg.Now()
+	c.dropLiveState(now)
+	c.up, c.everUp, c.upSince = true, true, now
 	for _, ok := range s.Topics {
 		if !ok {
 			c.quirk(wsi.QuirkTopicsRefused)
@@ -140,6 +163,7 @@ func (c *Collector) dropLiveState(now time.Time) {
 			c.clearQueue(q, now)
 		}
 		c.nExts -= len(t.exts)
+		c.release(len(t.exts) * c.extensionSeries())
 		clear(t.exts)
 		t.extsLive = false
 		c.nCalls -= len(t.calls)
@@ -166,7 +190,9 @@ func (c *Collector) HandleEvent(ev wsi.Event) {
 	now := c.cfg.Now()
 	h := ev.Head()
 	c.headerQuirks(h.Quirks)
-	if ts := eventTime(ev); ts > 0 {
+	c.expire(now)
+	c.setWindow(received(h, now))
+	if ts := c.stamp(eventTime(ev)); ts > 0 {
 		c.clock.sample(received(h, now), ts)
 	}
 	switch e := ev.(type) {
@@ -194,6 +220,10 @@ func (c *Collector) HandleEvent(ev wsi.Event) {
 		c.callStart(e, now)
 	case *wsi.CallCDR:
 		c.callCDR(e, now)
+	}
+	if c.bad {
+		c.implausible++
+		c.bad = false
 	}
 	// cdr_target_* and unknown events carry nothing the catalogue needs;
 	// the client counts them in portsip_wsi_events_total.

@@ -70,8 +70,16 @@
 // shows no increase. Callers with neither a session_id nor a number cannot
 // be followed and are not tracked. Waiting entries of type "callback" are
 // kind="callback", all others "normal".
-// queue_destroy drops the queue's live state; its counters stay until room
-// is needed for a new queue. portsip_queue_management_events_total counts
+// queue_destroy drops the queue's live state; its counters stay 10 minutes
+// (retiredTTL), long enough to be scraped, or until room is needed for a
+// new queue, and are then forgotten. A queue the PBX did not name in a
+// session (the PBX lists its queues and their state at every subscribe) is
+// forgotten, counters included, once that session has been up 10 minutes
+// (unseenTTL): a queue the PBX still has is named in every session and
+// kept however quiet it is, and what a PBX invented lasts no longer than
+// the session it was invented in, plus ten minutes. A queue forgotten and
+// named again starts from zero, which rate() and increase() read as a
+// counter reset. portsip_queue_management_events_total counts
 // every queue_updated and queue_destroy; a queue_created for a queue known
 // and not destroyed is the queue list the PBX replays on subscribe and is
 // not counted. At the process's first session nothing is known yet, so
@@ -103,7 +111,10 @@
 // portsip_queue_agents. An extension not registered but push_online counts
 // in portsip_extensions_push_online, not as online. An extension seen only
 // in call or presence events has no portsip_extension_online series until
-// a status says whether it is registered. A tenant's extension gauges
+// a status says whether it is registered. An extension named only by a
+// management event (extension_created, extension_updated) is known too,
+// and counts in portsip_extensions until extension_destroyed or the end of
+// the session. A tenant's extension gauges
 // appear with its first extension event of the session: until then zeros
 // would claim a mass logout at every reconnect, or no extensions for a
 // tenant whose extensions are not subscribed.
@@ -146,12 +157,33 @@
 // Enum label values are lower case, made of [a-z0-9_], at most 32
 // characters (unknown values pass through so); every value taken from the PBX
 // is valid UTF-8 and at most Limits.LabelLength bytes. Each enum label
-// takes at most 64 distinct values; further values count as "other". The
-// tracked tenants, queues, callers and agents per queue, extensions,
-// active calls and trunk series are bounded by Limits; what does not fit is
-// counted in portsip_exporter_dropped_entities_total{entity} (tenant,
-// queue, caller, agent, extension, call, trunk, and label_value for enum
-// overflow). Memory grows with live entities, not with events.
+// takes at most 64 distinct values in the whole process, whatever the
+// tenant or queue; further values count as "other". The tracked tenants,
+// queues, callers and agents per queue, extensions, active calls and trunk
+// series are bounded by Limits, waiting callers of all queues together by
+// Limits.ActiveCalls; the series all of them make together by the series
+// budget, Config.MaxSeries (budget.go: what a series costs, what a refusal
+// does). What does not fit is counted in
+// portsip_exporter_dropped_entities_total{entity} (tenant, queue, caller,
+// agent, extension, call, trunk, label_value for enum overflow, series for
+// the budget). Memory grows with live entities, not with events.
+//
+// # Redaction
+//
+// No label value holds the password (Config.Redactor): every value taken
+// from the PBX has it replaced by <redacted> before it is stored, and an
+// enum value before and after it is normalised. The redactor runs when an
+// entity or a spelling is new, not per event: entities are stored under
+// their redacted key and found with one map lookup of the value sent, a
+// second, redacted, one only when that misses (find).
+//
+// # Implausible values
+//
+// A PBX timestamp further than a day from the PBX's clock, a duration
+// negative or longer than a day, and an SLA time longer than a day are
+// treated as not sent, and the event that carried one is counted once in
+// portsip_wsi_events_ignored_total{reason="implausible"}; the rest of the
+// event applies (plausible.go lists what replaces each).
 //
 // # Without a client
 //

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,9 @@ func dirLines(name, labels string, buckets []float64, obs map[string][]float64) 
 
 func TestCallsStartAndCDR(t *testing.T) {
 	h := newHarness(t)
+	// PBX times are near the vendor's sample's.
+	const base = 1705051422
+	h.clock.t = time.Unix(base, 0)
 	h.apply(
 		// The vendor's call_start sample.
 		&wsi.CallStart{Header: cdrHdr(wsi.TypeCallStart), CallID: "Q0sX",
@@ -176,17 +180,17 @@ func TestCallsStartAndCDR(t *testing.T) {
 
 	h.apply(
 		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "798119942409949184", TenantName: "Test Co",
-			StartTime: 1000, RingTime: 1001, AnsweredTime: 1005, EndedTime: 1026,
+			StartTime: base + 1000, RingTime: base + 1001, AnsweredTime: base + 1005, EndedTime: base + 1026,
 			RingDuration: wsi.OptInt{Value: 4, Set: true}, TalkDuration: wsi.OptInt{Value: 21, Set: true},
 			CallStatus: "answered", EndedReason: "callee_disconnected", Direction: "ext", TrunkName: ""},
 		// Oldest servers: no durations, no call_status; derived from times.
-		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s2", StartTime: 2000, RingTime: 2002,
-			AnsweredTime: 2010, EndedTime: 2100, EndedReason: "callee_disconnect", Direction: "in",
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s2", StartTime: base + 2000, RingTime: base + 2002,
+			AnsweredTime: base + 2010, EndedTime: base + 2100, EndedReason: "callee_disconnect", Direction: "in",
 			TrunkName: "122:883631675865563136"},
-		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s3", StartTime: 3000, RingTime: 3001,
-			AnsweredTime: 0, EndedTime: 3031, EndedReason: "None", Direction: "out", TrunkName: "122:1"},
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s3", StartTime: base + 3000, RingTime: base + 3001,
+			AnsweredTime: 0, EndedTime: base + 3031, EndedReason: "None", Direction: "out", TrunkName: "122:1"},
 		// A call that never rang and failed; status as sent.
-		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s4", StartTime: 4000, EndedTime: 4000,
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s4", StartTime: base + 4000, EndedTime: base + 4000,
 			CallStatus: "fail", Direction: "inbound_outbound", RingDuration: wsi.OptInt{Set: true}},
 	)
 	h.expect(t, `
@@ -205,31 +209,50 @@ portsip_trunk_calls_total{direction="outbound",status="noanswer",trunk="122",`+t
 		"portsip_trunk_calls_total", "portsip_call_talk_seconds", "portsip_call_ring_seconds")
 }
 
+// TestDurations: the talk and ring time a CDR gives (whether a call was
+// answered decides elsewhere whether its talk is observed). Times are
+// seconds after t0; values no PBX can mean are not used and mark the event
+// implausible.
 func TestDurations(t *testing.T) {
 	opt := func(v int64) wsi.OptInt { return wsi.OptInt{Value: v, Set: true} }
+	base := t0.Unix()
 	for _, tc := range []struct {
 		name             string
 		cdr              wsi.CallCDR
 		talk, ring       int64
 		hasTalk, hasRing bool
+		implausible      bool
 	}{
-		{"keys win over times", wsi.CallCDR{RingTime: 10, AnsweredTime: 20, EndedTime: 100, RingDuration: opt(3), TalkDuration: opt(50)}, 50, 3, true, true},
-		{"times when keys missing", wsi.CallCDR{RingTime: 10, AnsweredTime: 20, EndedTime: 100}, 80, 10, true, true},
-		{"unanswered rings until the end", wsi.CallCDR{RingTime: 10, EndedTime: 25}, 0, 15, false, true},
-		{"talk 0 is not answered", wsi.CallCDR{TalkDuration: opt(0), RingDuration: opt(0)}, 0, 0, false, false},
-		{"answered status with a zero talk key", wsi.CallCDR{CallStatus: "answered", TalkDuration: opt(0)}, 0, 0, true, false},
-		{"times out of order", wsi.CallCDR{RingTime: 50, AnsweredTime: 40, EndedTime: 30}, 0, 0, false, false},
-		{"negative keys", wsi.CallCDR{AnsweredTime: 1, RingTime: 1, TalkDuration: opt(-1), RingDuration: opt(-1)}, 0, 0, false, false},
+		{"keys win over times", wsi.CallCDR{RingTime: 10, AnsweredTime: 20, EndedTime: 100, RingDuration: opt(3), TalkDuration: opt(50)}, 50, 3, true, true, false},
+		{"times when keys missing", wsi.CallCDR{RingTime: 10, AnsweredTime: 20, EndedTime: 100}, 80, 10, true, true, false},
+		{"unanswered rings until the end", wsi.CallCDR{RingTime: 10, EndedTime: 25}, 0, 15, false, true, false},
+		{"zero keys", wsi.CallCDR{TalkDuration: opt(0), RingDuration: opt(0)}, 0, 0, true, false, false},
+		{"times out of order", wsi.CallCDR{RingTime: 50, AnsweredTime: 40, EndedTime: 30}, -10, -10, false, false, true},
+		{"negative keys", wsi.CallCDR{AnsweredTime: 1, RingTime: 1, TalkDuration: opt(-1), RingDuration: opt(-1)}, -1, -1, false, false, true},
+		{"2^63 talk", wsi.CallCDR{AnsweredTime: 1, TalkDuration: opt(math.MaxInt64)}, math.MaxInt64, 0, false, false, true},
+		{"a day and a second", wsi.CallCDR{RingTime: 1, RingDuration: opt(maxPlausible + 1)}, 0, maxPlausible + 1, false, false, true},
+		{"a day", wsi.CallCDR{AnsweredTime: 1, TalkDuration: opt(maxPlausible)}, maxPlausible, 0, true, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			answered := tc.cdr.AnsweredTime > 0 || tc.cdr.TalkDuration.Value > 0 || tc.cdr.CallStatus == "answered"
-			talk, ok := talkSeconds(&tc.cdr, answered)
+			c := New(Config{}, nil)
+			c.setWindow(t0)
+			at := func(v int64) int64 {
+				if v == 0 {
+					return 0
+				}
+				return c.stamp(base + v)
+			}
+			ringAt, answeredAt, endedAt := at(tc.cdr.RingTime), at(tc.cdr.AnsweredTime), at(tc.cdr.EndedTime)
+			talk, ok := c.talkSeconds(&tc.cdr, answeredAt, endedAt)
 			if ok != tc.hasTalk || talk != tc.talk {
 				t.Errorf("talk = %d, %v; want %d, %v", talk, ok, tc.talk, tc.hasTalk)
 			}
-			ring, ok := ringSeconds(&tc.cdr)
-			if ok != tc.hasRing || ring != tc.ring {
+			ring, ok := c.ringSeconds(&tc.cdr, ringAt, answeredAt, endedAt)
+			if ok != tc.hasRing || (ok || tc.ring != 0) && ring != tc.ring {
 				t.Errorf("ring = %d, %v; want %d, %v", ring, ok, tc.ring, tc.hasRing)
+			}
+			if c.bad != tc.implausible {
+				t.Errorf("implausible = %v, want %v", c.bad, tc.implausible)
 			}
 		})
 	}
@@ -243,10 +266,10 @@ func TestCallStatusDecidesTalk(t *testing.T) {
 	h := newHarness(t)
 	h.apply(
 		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c1", Direction: "in", CallStatus: "noanswer",
-			AnsweredTime: 100, EndedTime: 130},
+			AnsweredTime: t0.Unix() + 100, EndedTime: t0.Unix() + 130},
 		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c2", Direction: "in", CallStatus: "fail",
 			TalkDuration: wsi.OptInt{Value: 12, Set: true}},
-		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c3", Direction: "in", AnsweredTime: 100, EndedTime: 145},
+		&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: "c3", Direction: "in", AnsweredTime: t0.Unix() + 100, EndedTime: t0.Unix() + 145},
 	)
 	const t1 = `tenant_id="676398719834259456"`
 	h.expect(t, callsLines(t1, map[callKey]int{{"inbound", "noanswer"}: 1, {"inbound", "fail"}: 1, {"inbound", "answered"}: 1})+

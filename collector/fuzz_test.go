@@ -1,11 +1,14 @@
 package collector
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -109,6 +112,9 @@ func (r *fuzzReader) event() wsi.Event {
 	}
 }
 
+// fuzzPassword is a value of fuzzPool.
+const fuzzPassword = "Q2"
+
 var fuzzLimits = Limits{Tenants: 3, Queues: 4, CallersPerQueue: 3, AgentsPerQueue: 3, Extensions: 5, ActiveCalls: 4, TrunkSeries: 3, LabelLength: 16}
 
 func FuzzApply(f *testing.F) {
@@ -117,7 +123,10 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{1, 2, 2, 11, 1, 200 + 20, 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clk := &fakeClock{t: t0}
-		c := New(Config{AgentState: true, ExtensionState: true, Now: clk.Now, CallExpiry: time.Hour, Limits: fuzzLimits}, nil)
+		// A budget that some inputs fill, and a password that is one of
+		// the pool's values: it must never be rendered.
+		c := New(Config{AgentState: true, ExtensionState: true, Now: clk.Now, CallExpiry: time.Hour, Limits: fuzzLimits,
+			MaxSeries: ownSeries + 400, Redactor: secret.NewRedactor(fuzzPassword)}, nil)
 		reg := prometheus.NewPedanticRegistry()
 		reg.MustRegister(c)
 		c.SessionUp(wsi.Session{})
@@ -134,10 +143,21 @@ func FuzzApply(f *testing.F) {
 				c.HandleEvent(r.event())
 			}
 		}
-		if _, err := reg.Gather(); err != nil {
+		mfs, err := reg.Gather()
+		if err != nil {
 			t.Fatalf("gather: %v", err)
 		}
 		checkBounded(t, c)
+		checkBudget(t, c, mfs)
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if strings.Contains(l.GetValue(), fuzzPassword) {
+						t.Fatalf("%s: label %s=%q holds the password", mf.GetName(), l.GetName(), l.GetValue())
+					}
+				}
+			}
+		}
 	})
 }
 
@@ -178,6 +198,15 @@ func checkBounded(t *testing.T, c *Collector) {
 			}
 		}
 	}
+	waiting := 0
+	for _, tn := range c.tenants {
+		for _, q := range tn.queues {
+			waiting += len(q.waiting)
+		}
+	}
+	if waiting != c.nWaiting || waiting > l.ActiveCalls {
+		t.Errorf("%d callers waiting, %d counted, limit %d", waiting, c.nWaiting, l.ActiveCalls)
+	}
 	if queues != c.nQueues || queues > l.Queues {
 		t.Errorf("%d queues stored, %d counted, limit %d", queues, c.nQueues, l.Queues)
 	}
@@ -189,5 +218,46 @@ func checkBounded(t *testing.T, c *Collector) {
 	}
 	if trunks != c.nTrunks || trunks > l.TrunkSeries {
 		t.Errorf("%d trunk series stored, %d counted, limit %d", trunks, c.nTrunks, l.TrunkSeries)
+	}
+}
+
+// checkBudget asserts that what the Collector rendered fits what it paid
+// for, that this fits the budget, and that what it paid for is what its
+// state holds: a series paid for and never given back would shrink the
+// budget for good.
+func checkBudget(t *testing.T, c *Collector, mfs []*dto.MetricFamily) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rendered := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h != nil {
+				rendered += len(h.GetBucket()) + 4
+			} else {
+				rendered++
+			}
+		}
+	}
+	if rendered > c.series || c.series > c.cfg.MaxSeries {
+		t.Errorf("%d series rendered, %d paid for, budget %d", rendered, c.series, c.cfg.MaxSeries)
+	}
+	want := ownSeries
+	for _, tn := range c.tenants {
+		want += tenantSeries + len(tn.extraPresence) + len(tn.extraState) + len(tn.exts)*c.extensionSeries() +
+			len(tn.endReasons) + len(tn.trunks) + len(tn.queueMgmt) + len(tn.extMgmt)
+		if tn.callsTotal != nil {
+			want += callSeries + len(tn.callsTotal) - len(directions)*len(callStatuses) +
+				(len(tn.talk)-len(directions))*histSeries(TalkBuckets) + (len(tn.ring)-len(directions))*histSeries(RingBuckets)
+		}
+		for _, q := range tn.queues {
+			if cost := c.queueCost(q); q.cost != cost {
+				t.Errorf("queue %q paid for %d series, holds %d", q.label, q.cost, cost)
+			}
+			want += q.cost
+		}
+	}
+	if c.series != want {
+		t.Errorf("%d series paid for, the state holds %d", c.series, want)
 	}
 }

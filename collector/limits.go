@@ -59,28 +59,64 @@ const (
 )
 
 // Entities lists every entity label value, in a stable order.
-var Entities = []string{EntityTenant, EntityQueue, EntityCaller, EntityAgent, EntityExtension, EntityCall, EntityTrunk, EntityLabelValue}
+var Entities = []string{EntityTenant, EntityQueue, EntityCaller, EntityAgent, EntityExtension, EntityCall, EntityTrunk,
+	EntityLabelValue, EntitySeries}
 
 // drop counts an entity a limit kept out.
 func (c *Collector) drop(entity string) { c.dropped[entity]++ }
 
-// label bounds a label value taken from the PBX.
+// label bounds a label value taken from the PBX. Every lookup uses it:
+// it must be cheap.
 func (c *Collector) label(s string) string { return boundLabel(s, c.cfg.Limits.LabelLength) }
 
-// key returns s bounded and safe to keep: map keys outlive the event, and
-// a decoder may hand out strings that share a frame's buffer. Only called
-// when an entity is created, never per event.
-func (c *Collector) key(s string) string { return strings.Clone(c.label(s)) }
+// show is s as a label value that may leave the process: the password
+// taken out (before it is cut: a cut could leave part of it), bounded.
+func (c *Collector) show(s string) string {
+	return boundLabel(c.cfg.Redactor.String(s), c.cfg.Limits.LabelLength)
+}
+
+// key returns s as a label value safe to keep: map keys outlive the
+// event, and a decoder may hand out strings that share a frame's buffer.
+// Only called when an entity is created, never per event.
+func (c *Collector) key(s string) string { return strings.Clone(c.show(s)) }
+
+// find looks raw up in m, whose keys are made by key: as sent, as its
+// label, then as the label it was stored under if the password had to be
+// taken out of it. The first is the common case and costs one map lookup:
+// every key is a label, so a value found as sent is one already. k is the
+// key it has or would have.
+func find[V any](c *Collector, m map[string]V, raw string) (k string, v V, ok bool) {
+	if k, v, ok = findKey(c, m, raw); ok || c.cfg.Redactor == nil {
+		return k, v, ok
+	}
+	if shown := c.show(raw); shown != k {
+		k = shown
+		v, ok = m[k]
+	}
+	return k, v, ok
+}
+
+// findKey is find for keys that are never rendered (callers, calls): no
+// password to take out.
+func findKey[V any](c *Collector, m map[string]V, raw string) (k string, v V, ok bool) {
+	if v, ok = m[raw]; ok {
+		return raw, v, true
+	}
+	if k = c.label(raw); k != raw {
+		v, ok = m[k]
+	}
+	return k, v, ok
+}
 
 // enum returns the interned value of raw, counting an overflow and the
 // quirk of its spelling.
-func (c *Collector) enum(e *enum, raw string) string {
-	v, quirk, overflow := e.value(raw)
+func (c *Collector) enum(e *enum, raw string) enumHit {
+	h, overflow := e.lookup(raw, c.cfg.Redactor)
 	if overflow {
 		c.drop(EntityLabelValue)
 	}
-	if quirk != noQuirk {
-		c.quirk(quirk)
+	if h.quirk != noQuirk {
+		c.quirk(h.quirk)
 	}
-	return v
+	return h
 }

@@ -33,6 +33,7 @@ portsip_exporter_dropped_entities_total{entity="extension"} 1
 portsip_exporter_dropped_entities_total{entity="call"} 0
 portsip_exporter_dropped_entities_total{entity="trunk"} 1
 portsip_exporter_dropped_entities_total{entity="label_value"} 0
+portsip_exporter_dropped_entities_total{entity="series"} 0
 portsip_queue_waiting_callers{`+q8001+`,kind="normal"} 2
 portsip_queue_waiting_callers{`+q8001+`,kind="callback"} 0
 portsip_queue_waiting_callers{queue="8002",tenant_id="676398719834259456",kind="normal"} 0

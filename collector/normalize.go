@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -76,7 +77,7 @@ func tenses(values []string) map[string]enumAlias {
 	return m
 }
 
-func (c *Collector) agentState(raw string) string { return c.enum(c.enums.agentState, raw) }
+func (c *Collector) agentState(raw string) enumHit { return c.enum(c.enums.agentState, raw) }
 
 // maxEnumLength bounds an enum label value: unknown values pass through
 // normalised, at most 32 characters.
@@ -125,7 +126,7 @@ type enum struct {
 	empty  string               // what "" stands for
 	alias  map[string]enumAlias // normalised spelling -> value
 	byRaw  map[string]enumHit   // raw spelling -> value
-	values map[string]struct{}
+	values map[string]bool      // value -> documented
 	// wire holds the documented values when the page spells them in upper
 	// case (ON_CALL, NOT_READY): any other spelling of one of them is
 	// another server version's, counted as the quirk version_spelling.
@@ -139,22 +140,29 @@ type enumAlias struct {
 	quirk wsi.Quirk
 }
 
+// enumHit is what a spelling stands for.
 type enumHit struct {
 	v     string
 	quirk wsi.Quirk // noQuirk when the spelling is the documented one
+	// known: v is a documented value (its series exist from the start),
+	// not one the PBX invented.
+	known bool
 }
 
 // noQuirk marks a value read as documented.
 const noQuirk = wsi.Quirk(255)
 
 func newEnum(empty string, known ...string) *enum {
-	e := &enum{empty: empty, byRaw: make(map[string]enumHit), values: make(map[string]struct{})}
+	e := &enum{empty: empty, byRaw: make(map[string]enumHit), values: make(map[string]bool)}
 	for _, v := range known {
-		e.values[v] = struct{}{}
-		e.byRaw[v] = enumHit{v, noQuirk}
+		e.values[v] = true
+		e.byRaw[v] = enumHit{v, noQuirk, true}
 	}
 	return e
 }
+
+// documented reports whether v is one of the documented values.
+func (e *enum) documented(v string) bool { return e.values[v] }
 
 // spelledUpper makes e count the quirk version_spelling for any spelling
 // of a known value but the upper-case one the page documents.
@@ -164,7 +172,7 @@ func (e *enum) spelledUpper() *enum {
 	for v := range e.values {
 		e.wire[v] = true
 		if v != e.empty {
-			e.byRaw[strings.ToUpper(v)] = enumHit{v, noQuirk}
+			e.byRaw[strings.ToUpper(v)] = enumHit{v, noQuirk, true}
 		}
 	}
 	return e
@@ -174,32 +182,47 @@ func (e *enum) spelledUpper() *enum {
 // counted as (noQuirk for none), and whether the enum was full so that
 // it became "other".
 func (e *enum) value(raw string) (v string, quirk wsi.Quirk, overflow bool) {
+	h, overflow := e.lookup(raw, nil)
+	return h.v, h.quirk, overflow
+}
+
+// lookup returns what raw stands for, and whether the enum was full so
+// that it became "other". A spelling not seen before has the secrets red
+// removes taken out, before and after it is normalised (a password in
+// upper case would be normalised into itself).
+func (e *enum) lookup(raw string, red *secret.Redactor) (h enumHit, overflow bool) {
 	if raw == "" {
-		return e.empty, noQuirk, false
+		return enumHit{e.empty, noQuirk, e.values[e.empty]}, false
 	}
 	if h, ok := e.byRaw[raw]; ok {
-		return h.v, h.quirk, false
+		return h, false
 	}
-	v, quirk = normalizeEnum(raw), noQuirk
+	clean := red.String(raw)
+	v, quirk := normalizeEnum(clean), noQuirk
+	if r := red.String(v); r != v {
+		v = normalizeEnum(r)
+	}
 	if a, ok := e.alias[v]; ok {
 		v, quirk = a.v, a.quirk
 	}
 	if v == "" {
 		v = e.empty
 	}
-	if quirk == noQuirk && e.wire[v] && raw != strings.ToUpper(v) {
+	if quirk == noQuirk && e.wire[v] && clean != strings.ToUpper(v) {
 		quirk = wsi.QuirkVersionSpelling
 	}
-	if _, ok := e.values[v]; !ok {
+	known, ok := e.values[v]
+	if !ok {
 		if len(e.values) >= maxEnumValues {
-			return enumOther, noQuirk, true
+			return enumHit{enumOther, noQuirk, false}, true
 		}
-		e.values[v] = struct{}{}
+		e.values[v] = false
 	}
+	h = enumHit{v, quirk, known}
 	if len(e.byRaw) < maxEnumRaw {
-		e.byRaw[strings.Clone(raw)] = enumHit{v, quirk}
+		e.byRaw[strings.Clone(raw)] = h
 	}
-	return v, quirk, false
+	return h, false
 }
 
 // boundLabel makes s a valid label value of at most n bytes, cutting at a

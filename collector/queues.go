@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strings"
 	"time"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
@@ -15,7 +16,8 @@ type queue struct {
 	id      string
 	name    string
 	live    bool // touched in this session: its gauges are rendered
-	retired bool // destroyed: the first to be evicted when full
+	retired bool // destroyed: forgotten soon, or first when room is needed
+	cost    int  // series paid for (budget.go)
 
 	waiting map[string]caller // by session_id (or caller number)
 	agents  map[string]*agent // by extension number
@@ -39,19 +41,26 @@ func (q *queue) slaTime(def time.Duration) float64 {
 	return def.Seconds()
 }
 
-func (c *Collector) newQueue(t *tenant, label string, now time.Time) *queue {
+// newQueue makes the queue stored under k (made by key or find) in t.
+func (c *Collector) newQueue(t *tenant, k string, now time.Time) *queue {
 	if c.nQueues >= c.cfg.Limits.Queues && !c.evictRetired() {
 		c.drop(EntityQueue)
 		return nil
 	}
+	for c.series+queueSeries > c.cfg.MaxSeries && c.evictRetired() {
+	}
+	if !c.reserve(queueSeries) {
+		return nil
+	}
 	q := &queue{
 		t:       t,
-		label:   c.key(label),
+		label:   strings.Clone(k),
 		waiting: make(map[string]caller),
 		agents:  make(map[string]*agent),
 		callers: make(map[string]uint64),
 		seconds: make(map[string]float64),
 		left:    recent{size: recentLeavers},
+		cost:    queueSeries,
 	}
 	// Every outcome starts at 0: a series born at 1 by the queue's first
 	// answered or abandoned caller shows rate() no increase.
@@ -63,27 +72,85 @@ func (c *Collector) newQueue(t *tenant, label string, now time.Time) *queue {
 	return q
 }
 
-// evictRetired forgets one destroyed queue, counters
+// evictRetired forgets the destroyed queue destroyed first, counters
 // included, to make room for a live one.
 func (c *Collector) evictRetired() bool {
-	for q := range c.retired {
-		delete(c.retired, q)
-		delete(q.t.queues, q.label)
-		if q.id != "" && q.t.byID[q.id] == q {
-			delete(q.t.byID, q.id)
+	var first *queue
+	var at time.Time
+	for q, t := range c.retired {
+		if first == nil || t.Before(at) {
+			first, at = q, t
 		}
-		c.nQueues--
-		return true
 	}
-	return false
+	if first == nil {
+		return false
+	}
+	c.forget(first)
+	return true
+}
+
+// forget drops a queue and everything it counted, and gives back what it
+// cost.
+func (c *Collector) forget(q *queue) {
+	t := q.t
+	if t.queues[q.label] == q {
+		delete(t.queues, q.label)
+	}
+	if q.id != "" && t.byID[q.id] == q {
+		delete(t.byID, q.id)
+	}
+	delete(c.retired, q)
+	c.nWaiting -= len(q.waiting)
+	c.release(q.cost)
+	c.nQueues--
+}
+
+// How long a queue the PBX no longer has keeps its counters: long enough
+// for scrapes to take their last values. A queue the PBX destroyed is
+// forgotten retiredTTL after it; a queue the PBX did not name in a session
+// (the PBX lists its queues, and their state, at every subscribe) once
+// that session has been up for unseenTTL. A queue the PBX still has is
+// named by the snapshot of every session and never forgotten however
+// quiet it is; one forgotten and named again later starts from zero, which
+// rate() and increase() read as a counter reset.
+const (
+	retiredTTL = 10 * time.Minute
+	unseenTTL  = 10 * time.Minute
+	// expiryEvery: expire walks every queue, at most this often.
+	expiryEvery = time.Minute
+)
+
+// expire forgets the queues the PBX no longer has.
+func (c *Collector) expire(now time.Time) {
+	if d := now.Sub(c.lastExpiry); d >= 0 && d < expiryEvery {
+		return
+	}
+	c.lastExpiry = now
+	for q, at := range c.retired {
+		if now.Sub(at) >= retiredTTL {
+			c.forget(q)
+		}
+	}
+	if !c.up || now.Sub(c.upSince) < unseenTTL {
+		return
+	}
+	for _, t := range c.tenants {
+		for _, q := range t.queues {
+			if !q.live {
+				c.forget(q)
+			}
+		}
+	}
 }
 
 // findQueue looks a queue up by number, else by id, without creating it.
 func (c *Collector) findQueue(t *tenant, number, id string) *queue {
 	if number != "" {
-		return t.queues[c.label(number)]
+		_, q, _ := find(c, t.queues, number)
+		return q
 	}
-	return t.byID[c.label(id)]
+	_, q, _ := find(c, t.byID, id)
+	return q
 }
 
 // queueFor returns the queue an event is about, creating it. With a number
@@ -93,32 +160,31 @@ func (c *Collector) queueFor(t *tenant, id, number string, now time.Time) *queue
 	if number != "" {
 		return c.queueByNumber(t, number, id, now)
 	}
-	id = c.label(id)
-	q := t.byID[id]
-	if id != "" && (q == nil || q.number == "") {
+	idKey, q, _ := find(c, t.byID, id)
+	if idKey != "" && (q == nil || q.number == "") {
 		c.quirk(wsi.QuirkQueueIDOnly)
 	}
 	if q != nil {
 		return q
 	}
-	label := c.label("id:" + id)
-	q = t.queues[label]
+	k, q, _ := find(c, t.queues, "id:"+id)
 	if q == nil {
-		if q = c.newQueue(t, label, now); q == nil {
+		if q = c.newQueue(t, k, now); q == nil {
 			return nil
 		}
 	}
-	c.setQueueID(t, q, id)
+	c.setQueueID(t, q, idKey)
 	return q
 }
 
-// setQueueID makes id the queue's id, forgetting the id it had.
+// setQueueID makes id (a key of t.byID, as find gives it) the queue's id,
+// forgetting the id it had.
 func (c *Collector) setQueueID(t *tenant, q *queue, id string) {
 	if q.id != id {
 		if q.id != "" && t.byID[q.id] == q {
 			delete(t.byID, q.id)
 		}
-		q.id = c.key(id)
+		q.id = strings.Clone(id)
 	}
 	t.byID[q.id] = q
 }
@@ -127,12 +193,11 @@ func (c *Collector) setQueueID(t *tenant, q *queue, id string) {
 // the queue known so far only by that id into it: from then on nothing is
 // rendered under the id.
 func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *queue {
-	number = c.label(number)
+	k, q, _ := find(c, t.queues, number)
+	var old *queue
 	if id != "" {
-		id = c.label(id)
+		id, old, _ = find(c, t.byID, id)
 	}
-	q := t.queues[number]
-	old := t.byID[id]
 	if id == "" || old == q {
 		old = nil
 	}
@@ -141,12 +206,12 @@ func (c *Collector) queueByNumber(t *tenant, number, id string, now time.Time) *
 		// The common case: the id-derived queue becomes the numbered one,
 		// counters, histograms and all.
 		delete(t.queues, old.label)
-		old.label = c.key(number)
+		old.label = strings.Clone(k)
 		old.number = old.label
 		t.queues[old.label] = old
 		q, old = old, nil
 	case q == nil:
-		if q = c.newQueue(t, number, now); q == nil {
+		if q = c.newQueue(t, k, now); q == nil {
 			return nil
 		}
 		q.number = q.label
@@ -172,6 +237,7 @@ func (c *Collector) merge(old, q *queue, now time.Time) {
 	for k, w := range old.waiting {
 		if _, ok := q.waiting[k]; !ok && len(q.waiting) < c.cfg.Limits.CallersPerQueue {
 			q.waiting[k] = w
+			c.nWaiting++
 		}
 	}
 	for ext, a := range old.agents {
@@ -204,15 +270,12 @@ func (c *Collector) merge(old, q *queue, now time.Time) {
 	if old.live {
 		c.touch(q)
 	}
-	t := old.t
-	delete(t.queues, old.label)
-	if t.byID[old.id] == old {
-		delete(t.byID, old.id)
-	}
-	if old.retired {
-		delete(c.retired, old)
-	}
-	c.nQueues--
+	// What both paid for covers what q holds now: the union of their
+	// label values, their agents but those q had no room for.
+	c.release(q.cost)
+	q.cost = c.queueCost(q)
+	c.series += q.cost
+	c.forget(old)
 }
 
 func (c *Collector) touch(q *queue) {
@@ -226,7 +289,7 @@ func (c *Collector) touch(q *queue) {
 func (c *Collector) retire(q *queue, now time.Time) {
 	c.clearQueue(q, now)
 	q.retired = true
-	c.retired[q] = struct{}{}
+	c.retired[q] = now
 }
 
 // clearQueue drops a queue's live state, accruing agent time up to now.
@@ -234,17 +297,28 @@ func (c *Collector) clearQueue(q *queue, now time.Time) {
 	for _, a := range q.agents {
 		q.accrue(a, now)
 	}
+	c.release(len(q.agents) * agentSeries)
+	q.cost -= len(q.agents) * agentSeries
 	clear(q.agents)
-	clear(q.waiting)
+	c.clearWaiting(q)
 	q.live = false
+}
+
+// clearWaiting empties a queue's waiting list.
+func (c *Collector) clearWaiting(q *queue) {
+	c.nWaiting -= len(q.waiting)
+	clear(q.waiting)
 }
 
 func (c *Collector) setName(q *queue, name string) {
 	if name == "" {
 		return
 	}
-	if n := c.label(name); n != q.name {
-		q.name = c.key(n)
+	// A name cut, or the password taken out of, differs from what was
+	// sent: it is made again at each event, which only such a name pays
+	// for.
+	if name != q.name {
+		q.name = c.key(name)
 	}
 }
 
@@ -271,14 +345,14 @@ func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
 	arrived := received(&e.Header, now)
 	arrival := pbxSeconds(c.clock.pbx(arrived))
 	// A snapshot replaces: callers who left meanwhile are never counted.
-	clear(q.waiting)
+	c.clearWaiting(q)
 	for i := range e.Waiting {
 		w := &e.Waiting[i]
-		k := c.label(callerKey(w))
+		k, _, _ := findKey(c, q.waiting, callerKey(w))
 		if k != "" {
 			q.left.forget(c.hash(k)) // waiting again
 		}
-		c.addCaller(q, k, w, arrival)
+		c.addCaller(q, k, w, c.stamp(w.Timestamp), arrival)
 	}
 	for _, a := range q.agents {
 		a.seen = false
@@ -287,12 +361,11 @@ func (c *Collector) queueStatus(e *wsi.QueueStatus, now time.Time) {
 		a := &e.Agents[i]
 		// A snapshot's agent timestamp is read as when the agent entered
 		// its state (a guess: the page does not say).
-		c.setAgent(q, c.agentExt(a.Extension), c.agentState(a.State), now, c.changedAt(arrived, a.Timestamp))
+		c.setAgent(q, extensionNumber(a.Extension), c.agentState(a.State), now, c.changedAt(arrived, a.Timestamp))
 	}
 	for ext, a := range q.agents {
 		if !a.seen {
-			q.accrue(a, now)
-			delete(q.agents, ext)
+			c.removeAgent(q, ext, a, now)
 		}
 	}
 }
@@ -304,8 +377,8 @@ func (c *Collector) queueSLABreached(e *wsi.QueueSLABreached, now time.Time) {
 	}
 	q.breaches++
 	// An absent sla_time_secs decodes as 0, which no queue has.
-	if e.SLATimeSecs > 0 {
-		q.slaSecs, q.slaSet = float64(e.SLATimeSecs), true
+	if s := e.SLATimeSecs; s != 0 && c.duration(s) && s > 0 {
+		q.slaSecs, q.slaSet = float64(s), true
 	}
 }
 
@@ -314,17 +387,13 @@ func (c *Collector) queueManagement(e *wsi.QueueManagement, now time.Time) {
 	if t == nil {
 		return
 	}
-	if len(t.queueMgmt) == 0 {
-		// The first is usually the list replayed on subscribe. From then
-		// every type is there, at 0, so rate() sees the first real one.
-		for _, typ := range queueMgmtTypes {
-			t.queueMgmt[typ] = 0
-		}
-	}
-	typ := c.enum(c.enums.mgmtType, e.EventType)
+	// The first is usually the list replayed on subscribe. From then
+	// every type is there, at 0, so rate() sees the first real one.
+	c.startMgmt(t.queueMgmt, queueMgmtTypes)
+	typ := c.enum(c.enums.mgmtType, e.EventType).v
 	known := c.findQueue(t, e.QueueNumber, e.QueueID)
 	if e.EventType == wsi.TypeQueueDestroy {
-		t.queueMgmt[typ]++
+		c.count(t.queueMgmt, typ)
 		if known != nil {
 			c.retire(known, now)
 		}
@@ -335,7 +404,7 @@ func (c *Collector) queueManagement(e *wsi.QueueManagement, now time.Time) {
 	// An update is always a change, even one carrying no more than the
 	// number, as the vendor documents it.
 	if e.EventType != wsi.TypeQueueCreated || known == nil || known.retired {
-		t.queueMgmt[typ]++
+		c.count(t.queueMgmt, typ)
 	}
 	if e.QueueNumber == "" && e.QueueID == "" {
 		return

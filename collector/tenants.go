@@ -1,6 +1,9 @@
 package collector
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // tenant is everything known under one tenant_id. It lives as long as the
 // process: its counters must never reset.
@@ -21,6 +24,11 @@ type tenant struct {
 	// tenant whose extensions we do not receive has none.
 	extsLive bool
 
+	// extraPresence and extraState are the presences and call states the
+	// PBX invented that extensions of the tenant took: each is a series
+	// of the tenant's by_presence or by_call_state, paid for once.
+	extraPresence, extraState map[string]bool
+
 	queueMgmt  map[string]uint64 // by event_type
 	extMgmt    map[string]uint64
 	callsTotal map[callKey]uint64 // nil until the first call event
@@ -28,17 +36,20 @@ type tenant struct {
 	trunks     map[trunkKey]uint64
 }
 
-func (c *Collector) tenant(id string) *tenant {
-	id = c.label(id)
-	if t := c.tenants[id]; t != nil {
+func (c *Collector) tenant(raw string) *tenant {
+	id, t, _ := find(c, c.tenants, raw)
+	if t != nil {
 		return t
 	}
 	if len(c.tenants) >= c.cfg.Limits.Tenants {
 		c.drop(EntityTenant)
 		return nil
 	}
-	t := &tenant{
-		id:         c.key(id),
+	if !c.reserve(tenantSeries) {
+		return nil
+	}
+	t = &tenant{
+		id:         strings.Clone(id),
 		queues:     make(map[string]*queue),
 		byID:       make(map[string]*queue),
 		exts:       make(map[string]extension),
