@@ -202,7 +202,7 @@ type collectorConfig struct {
 	MaxActiveCalls     int `name:"max-active-calls" default:"${max_active_calls}" help:"Most active calls tracked, all tenants together."`
 	MaxTrunkSeries     int `name:"max-trunk-series" default:"${max_trunk_series}" help:"Most portsip_trunk_calls_total series."`
 	MaxLabelLength     int `name:"max-label-length" default:"${max_label_length}" help:"Longest label value taken from the PBX, in bytes; longer ones are cut."`
-	MaxSeries          int `name:"max-series" default:"500000" help:"Most samples /metrics may ever hold, whatever the PBX sends: about 2.5x a PBX of 1,000 queues and 30,000 extensions; raise it for larger PBXs."`
+	MaxSeries          int `name:"max-series" default:"500000" help:"Most samples of the exporter's own series /metrics may ever hold, whatever the PBX sends: about 2.2x a PBX of 1,000 queues and 30,000 extensions; raise it for larger PBXs."`
 }
 
 func (c *collectorConfig) Validate() error {

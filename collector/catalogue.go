@@ -175,7 +175,7 @@ var (
 	mTrunkCalls  = newCounter("portsip_trunk_calls_total", "Calls ended that used a trunk.", lTenantID, lTrunk, lDirection, lStatus)
 
 	mDropped = newCounter("portsip_exporter_dropped_entities_total",
-		"Entities not tracked because a limit was reached (label_value: an enum label full of values, counted as other).", lEntity)
+		"Entities not tracked because a limit was reached (label_value: an enum label full of values, counted as other; series: a series refused by the series budget, --collector.max-series).", lEntity)
 )
 
 // MetricNames lists every metric family a Collector can emit, in the

@@ -38,6 +38,7 @@ func TestPBXDropsSessionMidStream(t *testing.T) {
 	}
 	e := startExporter(t, clientConfig(pbx.URL), dropAt)
 	e.awaitUp()
+	e.awaitStateShown()
 
 	// Callers that arrive while we listen are counted, exactly.
 	enqueue(pbx, queue, 100)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,13 +387,16 @@ func portsipLines(body string) string {
 	return b.String()
 }
 
-// stateFamilies are the gauges built from PBX state: DESIGN.md has them
-// vanish while no session is up.
+// stateFamilies are the gauges built from PBX state: they vanish while no
+// session is up. assertDown also finds any other gauge with a tenant_id
+// (portsip_tenant_info, which names the counters' tenants, stays).
 var stateFamilies = []string{
 	"portsip_queue_info", "portsip_queue_waiting_callers", "portsip_queue_oldest_wait_seconds",
-	"portsip_queue_agents", "portsip_queue_agent_state", "portsip_extension_online",
-	"portsip_extension_presence", "portsip_extension_call_state", "portsip_extensions",
-	"portsip_extensions_online", "portsip_calls_active",
+	"portsip_queue_agents", "portsip_queue_agent_state", "portsip_queue_agent_state_changed_timestamp_seconds",
+	"portsip_queue_sla_threshold_seconds", "portsip_extension_online", "portsip_extension_presence",
+	"portsip_extension_call_state", "portsip_extensions", "portsip_extensions_online",
+	"portsip_extensions_push_online", "portsip_extensions_by_presence", "portsip_extensions_by_call_state",
+	"portsip_calls_active",
 }
 
 // assertDown checks a scrape taken while no session is up: portsip_up 0
@@ -407,6 +411,33 @@ func assertDown(t *testing.T, s scrape) {
 			t.Errorf("%s has %d series while no session is up: stale state shown as current", f, n)
 		}
 	}
+	for name, mf := range s.mfs {
+		if mf.GetType() != dto.MetricType_GAUGE || name == "portsip_tenant_info" || slices.Contains(stateFamilies, name) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "tenant_id" {
+					t.Errorf("%s has a series of a tenant while no session is up: stale state shown as current", name)
+				}
+			}
+		}
+	}
+}
+
+// awaitStateShown waits until every state family of newPBX's state is
+// shown while its session is up, so that assertDown's absence means
+// something.
+func (e *exporter) awaitStateShown() scrape {
+	e.t.Helper()
+	return e.await("every state family shown", func(s scrape) bool {
+		for _, f := range stateFamilies {
+			if s.count(f) == 0 {
+				return false
+			}
+		}
+		return s.up() == 1
+	})
 }
 
 // enqueue puts n callers into a queue, each publishing one enqueue.
