@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portsip-exporter/portsip_exporter/collector"
+	"github.com/portsip-exporter/portsip_exporter/internal/secret"
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
@@ -46,7 +47,7 @@ func (c *checkCmd) run(ctx context.Context, logger *slog.Logger, w io.Writer) in
 	var out bytes.Buffer
 	code := c.check(ctx, cfg, &out)
 	// Whatever the PBX sent back, the password goes no further.
-	_, _ = io.WriteString(w, wsi.NewRedactor(cfg.Password).String(out.String()))
+	_, _ = io.WriteString(w, secret.NewRedactor(cfg.Password).String(out.String()))
 	return code
 }
 

@@ -343,9 +343,3 @@ func (c *Client) logRefusal(sub *subscription) {
 	c.refusals[key] = sub.err
 	c.log.Log(context.Background(), level, "the PBX refused a subscription", "topic", sub.topic, "queue", sub.queue, "error", sub.err)
 }
-
-// Redactor and NewRedactor moved to package internal/secret; these
-// forward for code written against the old names and go once it is moved.
-type Redactor = secret.Redactor
-
-func NewRedactor(secrets ...string) *Redactor { return secret.NewRedactor(secrets...) }
