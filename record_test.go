@@ -170,4 +170,24 @@ func TestCheckRecordFile(t *testing.T) {
 	if got := sampleValue(t, replayed, `portsip_queue_waiting_callers{kind="normal",queue="8000",tenant_id="`+tenantID+`"}`); got != 1 {
 		t.Errorf("the replayed check shows %v waiting callers, want the 1 the PBX had", got)
 	}
+
+	// A tenant user's recording replays in tenant mode: the tenant
+	// topics, the logged-in tenant learnt from the events.
+	tenantFile := filepath.Join(t.TempDir(), "tenant.jsonl")
+	if code, _ := runCheck(t, "--wsi.url="+pbx.URL, "--wsi.username=boss", "--wsi.domain="+domain, "--record.file="+tenantFile); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	b, _ = os.ReadFile(tenantFile)
+	if header, _, _ := strings.Cut(string(b), "\n"); !strings.Contains(header, `"mode":"tenant"`) || strings.Contains(header, "domain") {
+		t.Errorf("tenant capture header %s, want the mode and no domain", header)
+	}
+	replayed = replayPrint(t, tenantFile)
+	for series, want := range map[string]float64{
+		`portsip_queue_waiting_callers{kind="normal",queue="8000",tenant_id="` + tenantID + `"}`: 1,
+		`portsip_wsi_subscription_active{topic="cdr_events"}`:                                    1,
+	} {
+		if got := sampleValue(t, replayed, series); got != want {
+			t.Errorf("replayed tenant capture: %s = %v, want %v", series, got, want)
+		}
+	}
 }
