@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -208,6 +207,3 @@ func byteSize(n uint64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
-
-// errInterrupted ends a command that was stopped before it could finish.
-var errInterrupted = errors.New("interrupted")

@@ -84,7 +84,7 @@ func (c *replayCmd) run(ctx context.Context, logger *slog.Logger, stdout io.Writ
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
-		reg := prometheus.NewPedanticRegistry()
+		reg := prometheus.NewRegistry()
 		if err := reg.Register(col); err != nil {
 			return err
 		}
@@ -94,12 +94,18 @@ func (c *replayCmd) run(ctx context.Context, logger *slog.Logger, stdout io.Writ
 	err = serve(ctx, logger, col, c.Web, func(addrs []net.Addr) {
 		logger.Info("serving the replay at " + metricsURL(addrs[0], c.Web))
 	}, func(ctx context.Context) {
-		if replayErr = rp.run(ctx, col); replayErr == nil && ctx.Err() == nil {
+		switch replayErr = rp.run(ctx, col); {
+		case replayErr != nil:
+			logger.Error("the replay stopped; serving the metrics as they were then (Ctrl-C to stop)", "err", replayErr)
+		case ctx.Err() == nil:
 			logger.Info("end of the capture: serving the metrics as they were at its end (Ctrl-C to stop)")
 		}
 	})
 	return errors.Join(err, replayErr)
 }
+
+// errInterrupted ends a --print stopped before the end of the capture.
+var errInterrupted = errors.New("interrupted before the end of the capture")
 
 // writeExposition writes what reg gathers in the text format.
 func writeExposition(w io.Writer, reg prometheus.Gatherer) error {
