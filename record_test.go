@@ -191,3 +191,16 @@ func TestCheckRecordFile(t *testing.T) {
 		}
 	}
 }
+
+// A capture that cannot be created ends record at once, exit 1, saying
+// why.
+func TestRecordCannotCreate(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PORTSIP_WSI_PASSWORD", testPassword)
+	pbx := newPBX(t, false)
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "pbx.jsonl")
+	rec := startRecording(t, pbx, "--record.file="+missing)
+	if code := rec.wait(t); code != exitFailed || !strings.Contains(rec.stderr.String(), missing+": no such file or directory") {
+		t.Errorf("exit %d:\n%s", code, rec.stderr.String())
+	}
+}
