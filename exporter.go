@@ -66,15 +66,10 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 func serve(ctx context.Context, logger *slog.Logger, col prometheus.Collector, webCfg webConfig,
 	listening func([]net.Addr), ingest func(ctx context.Context)) error {
 	b := getBuildInfo()
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(col); err != nil {
-		return fmt.Errorf("registering the collector: %w", err)
+	reg, err := newRegistry(col, b)
+	if err != nil {
+		return err
 	}
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newBuildInfo(b),
-	)
 
 	// Open every listener before anything else so a taken port fails the
 	// start instead of leaving a half-running exporter.
@@ -201,6 +196,21 @@ func closeAll(ls []net.Listener) {
 	for _, l := range ls {
 		l.Close()
 	}
+}
+
+// newRegistry holds what /metrics serves: the collector's families, the Go
+// runtime's and the process's, and the build information.
+func newRegistry(col prometheus.Collector, b buildInfo) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(col); err != nil {
+		return nil, fmt.Errorf("registering the collector: %w", err)
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newBuildInfo(b),
+	)
+	return reg, nil
 }
 
 // newBuildInfo is portsip_exporter_build_info with exactly the labels of

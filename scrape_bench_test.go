@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/portsip-exporter/portsip_exporter/collector"
+	"github.com/portsip-exporter/portsip_exporter/internal/benchpbx"
+	"github.com/portsip-exporter/portsip_exporter/wsi"
+)
+
+// What scrapers ask for: Prometheus's own Accept header (it prefers
+// OpenMetrics), the classic text format alone, and the protobuf format
+// native histograms need.
+const (
+	acceptPrometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+	acceptText       = "text/plain;version=0.0.4"
+	acceptProto      = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+)
+
+type statsFunc func() wsi.Stats
+
+func (f statsFunc) Stats() wsi.Stats { return f() }
+
+// benchStats are a running client's counts, so that every portsip_wsi_*
+// family is served.
+func benchStats() wsi.Stats {
+	return wsi.Stats{
+		Up: true, ConnectionAttempts: 3,
+		ConnectionErrors: map[string]uint64{wsi.StageDial: 2},
+		InvalidMessages:  map[string]uint64{wsi.ReasonMalformedJSON: 1},
+		Ignored:          map[string]uint64{wsi.IgnoredOtherTenant: 4},
+		Events:           map[string]uint64{wsi.TypeQueueStatus: 5, wsi.TypeOther: 1},
+		LastEvent:        time.Unix(1_700_000_000, 500_000_000),
+		Subscriptions:    map[string]bool{wsi.TopicGlobalQueueEvents: true, wsi.TopicGlobalCDREvents: true},
+	}
+}
+
+// benchExporter is the exporter's web side serving a PBX of the given
+// size on a loopback port, wired as runExporter wires it.
+type benchExporter struct {
+	url string
+	col *collector.Collector
+	reg *prometheus.Registry
+}
+
+func newBenchExporter(tb testing.TB, size benchpbx.Size) *benchExporter {
+	tb.Helper()
+	col := collector.New(collector.Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30}, statsFunc(benchStats))
+	col.SessionUp(wsi.Session{Topics: map[string]bool{wsi.TopicGlobalQueueEvents: true}})
+	size.Load(col, time.Now())
+	reg, err := newRegistry(col, getBuildInfo())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	var ready atomic.Bool
+	ready.Store(true)
+	mux, err := newMux(reg, webConfig{TelemetryPath: "/metrics", MaxRequests: 40}, logger, &ready)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conns := newConnLimiter(maxConnections)
+	srv := newServer(mux, conns, logger)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(conns.listener(ln))
+	}()
+	tb.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return &benchExporter{url: "http://" + ln.Addr().String() + "/metrics", col: col, reg: reg}
+}
+
+// benchScraper is a Prometheus-like client: one kept-alive connection, the
+// body read to its last byte and not unpacked.
+type benchScraper struct{ c *http.Client }
+
+func newBenchScraper(tb testing.TB) *benchScraper {
+	t := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}
+	tb.Cleanup(t.CloseIdleConnections)
+	return &benchScraper{c: &http.Client{Transport: t, Timeout: time.Minute}}
+}
+
+// scrape returns the response's Content-Type and its body's length.
+func (s *benchScraper) scrape(tb testing.TB, url, accept string, gz bool) (string, int64) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Accept", accept)
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("scrape: %d, %v", resp.StatusCode, err)
+	}
+	if gz != (resp.Header.Get("Content-Encoding") == "gzip") {
+		tb.Fatalf("asked for gzip: %v, got Content-Encoding %q", gz, resp.Header.Get("Content-Encoding"))
+	}
+	return resp.Header.Get("Content-Type"), n
+}
+
+// encodeFloor encodes mfs in format as promhttp does, into gzip at its
+// level when gz: the floor a scrape is measured against.
+func encodeFloor(tb testing.TB, mfs []*dto.MetricFamily, format expfmt.Format, gz bool) {
+	var w io.Writer = io.Discard
+	var z *gzip.Writer
+	if gz {
+		z = gzip.NewWriter(io.Discard)
+		w = z
+	}
+	enc := expfmt.NewEncoder(w, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := enc.(expfmt.Closer).Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if z != nil {
+		z.Close()
+	}
+}
+
+// BenchmarkScrape is /metrics of the large PBX (1x) and of three times
+// it (3x) as a benchScraper sees it: an HTTP request on loopback to the
+// exporter's own web stack, to the last byte of the body (http), beside
+// expfmt encoding the same families (floor), without and with gzip, in the
+// formats a benchScraper may negotiate.
+func BenchmarkScrape(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("%dx", n), func(b *testing.B) {
+			e := newBenchExporter(b, benchpbx.Large.Times(n))
+			s := newBenchScraper(b)
+			for _, f := range []struct{ name, accept string }{
+				{"text", acceptText}, {"openmetrics", acceptPrometheus}, {"proto", acceptProto},
+			} {
+				for _, gz := range []bool{false, true} {
+					name := f.name
+					if gz {
+						name += "+gzip"
+					}
+					ct, _ := s.scrape(b, e.url, f.accept, gz)
+					format := expfmt.Format(ct)
+					b.Run(name+"/http", func(b *testing.B) {
+						b.ReportAllocs()
+						var size int64
+						for b.Loop() {
+							_, size = s.scrape(b, e.url, f.accept, gz)
+						}
+						b.ReportMetric(float64(size), "body-B")
+					})
+					b.Run(name+"/floor", func(b *testing.B) {
+						mfs, err := e.reg.Gather()
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.ReportAllocs()
+						for b.Loop() {
+							encodeFloor(b, mfs, format, gz)
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+// The scrape benchmark's exporter serves what its registry gathers.
+func TestBenchExporterServesTheRegistry(t *testing.T) {
+	e := newBenchExporter(t, benchpbx.Size{Tenants: 2, Queues: 3, Agents: 2, Callers: 2, Extensions: 6})
+	s := newBenchScraper(t)
+	req, _ := http.NewRequest(http.MethodGet, e.url, nil)
+	req.Header.Set("Accept", acceptText)
+	resp, err := s.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"\nportsip_up 1\n", "\nportsip_queue_agent_state{", "\ngo_goroutines ", "\nportsip_exporter_build_info{"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
