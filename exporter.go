@@ -63,13 +63,9 @@ func runExporter(ctx context.Context, logger *slog.Logger, cfg exporterConfig) e
 // while ingest runs beside it, until ctx is cancelled; then it stops
 // ingest and lets in-flight scrapes finish. The exporter ingests from the
 // PBX, replay from a capture.
-func serve(ctx context.Context, logger *slog.Logger, col prometheus.Collector, webCfg webConfig,
+func serve(ctx context.Context, logger *slog.Logger, col snapshotter, webCfg webConfig,
 	listening func([]net.Addr), ingest func(ctx context.Context)) error {
-	b := getBuildInfo()
-	reg, err := newRegistry(col, b)
-	if err != nil {
-		return err
-	}
+	reg := newRegistry(getBuildInfo())
 
 	// Open every listener before anything else so a taken port fails the
 	// start instead of leaving a half-running exporter.
@@ -79,7 +75,7 @@ func serve(ctx context.Context, logger *slog.Logger, col prometheus.Collector, w
 	}
 
 	var ready atomic.Bool
-	mux, err := newMux(reg, webCfg, logger, &ready)
+	mux, err := newMux(col, reg, webCfg, logger, &ready)
 	if err != nil {
 		closeAll(listeners)
 		return err
@@ -198,19 +194,16 @@ func closeAll(ls []net.Listener) {
 	}
 }
 
-// newRegistry holds what /metrics serves: the collector's families, the Go
-// runtime's and the process's, and the build information.
-func newRegistry(col prometheus.Collector, b buildInfo) (*prometheus.Registry, error) {
+// newRegistry holds what /metrics serves beside the Collector's families:
+// the Go runtime's and the process's, and the build information.
+func newRegistry(b buildInfo) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(col); err != nil {
-		return nil, fmt.Errorf("registering the collector: %w", err)
-	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newBuildInfo(b),
 	)
-	return reg, nil
+	return reg
 }
 
 // newBuildInfo is portsip_exporter_build_info with exactly the labels of

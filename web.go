@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/sync/singleflight"
 )
@@ -49,12 +48,12 @@ const (
 	maxConnections = 512
 )
 
-// newMux serves the metrics of reg, the health endpoints and the landing
-// page.
-func newMux(reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready *atomic.Bool) (*http.ServeMux, error) {
+// newMux serves the Collector's metrics and what reg gathers, the health
+// endpoints and the landing page.
+func newMux(col snapshotter, reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready *atomic.Bool) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.Handle(cfg.TelemetryPath, wrapMetricsHandler(
-		metricsHandler(reg, &sharedGatherer{Gatherer: reg}, cfg.MaxRequests, logger)))
+		metricsHandler(reg, &sharedGathering{col: col, reg: reg}, cfg.MaxRequests, logger)))
 
 	// Healthy: the process is alive. Ready: it serves. Neither reflects the
 	// PBX session, on purpose: a disconnected PBX must still be scraped so
@@ -92,20 +91,10 @@ func newMux(reg *prometheus.Registry, cfg webConfig, logger *slog.Logger, ready 
 
 // metricsHandler serves what g gathers, at most maxRequests scrapes at
 // once, and registers its own metrics (promhttp_*) in reg.
-func metricsHandler(reg prometheus.Registerer, g prometheus.Gatherer, maxRequests int, logger *slog.Logger) http.Handler {
+func metricsHandler(reg prometheus.Registerer, g gatherer, maxRequests int, logger *slog.Logger) http.Handler {
 	return promhttp.InstrumentMetricHandler(reg, &sharedScrapes{
-		encode: promhttp.HandlerFor(g, promhttp.HandlerOpts{
-			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError),
-			// A failing collector must not hide everything else, least of
-			// all portsip_up.
-			ErrorHandling: promhttp.ContinueOnError,
-			// No Timeout: promhttp's answers 503 but lets the work run on,
-			// so scrapers that retry pile up work and memory (3.2 GB with
-			// 200 of them); the scraper's own timeout ends its request,
-			// and writeTimeout a slow reader.
-			Registry: reg, // promhttp_metric_handler_errors_total
-		}),
-		slots: make(chan struct{}, maxRequests),
+		encode: newExposition(reg, g, logger),
+		slots:  make(chan struct{}, maxRequests),
 	})
 }
 
@@ -191,26 +180,6 @@ func (rr *recordedResponse) writeTo(w http.ResponseWriter) {
 
 // wrapMetricsHandler lets tests hold a scrape in flight.
 var wrapMetricsHandler = func(h http.Handler) http.Handler { return h }
-
-// sharedGatherer lets concurrent scrapes share one Gather: a scrape that
-// arrives while another is gathering waits for that result rather than
-// copying the state again, so N scrapers cost one copy under the lock
-// ingest waits on, and one set of metric families in memory, not N.
-// A scrape arriving after a Gather finished starts a new one, so no scrape
-// sees data older than its own arrival plus one Gather. (promhttp's
-// CoalesceGather also shares the result with scrapes that arrive while
-// others still encode it: under steady load one Gather served every scrape
-// for as long as the load lasted.)
-type sharedGatherer struct {
-	prometheus.Gatherer
-	calls singleflight.Group
-}
-
-func (g *sharedGatherer) Gather() ([]*dto.MetricFamily, error) {
-	v, err, _ := g.calls.Do("", func() (any, error) { return g.Gatherer.Gather() })
-	mfs, _ := v.([]*dto.MetricFamily)
-	return mfs, err
-}
 
 // newServer is an HTTP server with every timeout of the web side set.
 func newServer(h http.Handler, conns *connLimiter, logger *slog.Logger) *http.Server {

@@ -39,6 +39,14 @@ func (g *heldGatherer) Gather() ([]*dto.MetricFamily, error) {
 	return reg.Gather()
 }
 
+// unshared gathers from a Gatherer for every scrape.
+type unshared struct{ prometheus.Gatherer }
+
+func (u unshared) gather() *gathering {
+	mfs, err := u.Gather()
+	return &gathering{mfs: mfs, err: err}
+}
+
 // serveLoopback serves h on a loopback port through newServer and a
 // connection limiter of max, until the test ends.
 func serveLoopback(t *testing.T, h http.Handler, max int) (addr string, conns *connLimiter) {
@@ -66,7 +74,7 @@ func serveLoopback(t *testing.T, h http.Handler, max int) (addr string, conns *c
 func TestExcessScrapesGet503AtOnce(t *testing.T) {
 	const max = 3
 	g := newHeldGatherer()
-	addr, _ := serveLoopback(t, metricsHandler(prometheus.NewRegistry(), g, max, slog.New(slog.DiscardHandler)), 64)
+	addr, _ := serveLoopback(t, metricsHandler(prometheus.NewRegistry(), unshared{g}, max, slog.New(slog.DiscardHandler)), 64)
 	c := httpClient(nil)
 
 	codes := make(chan int, max)
@@ -106,7 +114,7 @@ func TestConcurrentScrapesShareOneResponse(t *testing.T) {
 	const scrapers = 50
 	g := newHeldGatherer()
 	reg := prometheus.NewRegistry()
-	addr, _ := serveLoopback(t, metricsHandler(reg, g, scrapers, slog.New(slog.DiscardHandler)), 2*scrapers)
+	addr, _ := serveLoopback(t, metricsHandler(reg, unshared{g}, scrapers, slog.New(slog.DiscardHandler)), 2*scrapers)
 	c := httpClient(nil)
 	// As sent, with its length.
 	c.Transport.(*http.Transport).DisableCompression = true
@@ -171,7 +179,7 @@ func TestConcurrentScrapesShareOneResponse(t *testing.T) {
 func TestConcurrentScrapesShareOneGather(t *testing.T) {
 	const scrapers = 50
 	inner := newHeldGatherer()
-	shared := &sharedGatherer{Gatherer: inner}
+	shared := &sharedGathering{reg: inner}
 	var arrived atomic.Int32
 	var wg sync.WaitGroup
 	for range scrapers {
@@ -179,7 +187,7 @@ func TestConcurrentScrapesShareOneGather(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			arrived.Add(1)
-			if _, err := shared.Gather(); err != nil {
+			if err := shared.gather().err; err != nil {
 				t.Error(err)
 			}
 		}()
@@ -193,7 +201,7 @@ func TestConcurrentScrapesShareOneGather(t *testing.T) {
 		t.Errorf("%d scrapes made %d gathers, want them to share one", scrapers, n)
 	}
 	before := inner.entered.Load()
-	if _, err := shared.Gather(); err != nil {
+	if err := shared.gather().err; err != nil {
 		t.Fatal(err)
 	}
 	if inner.entered.Load() != before+1 {

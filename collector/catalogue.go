@@ -88,6 +88,7 @@ type family struct {
 	desc  *prometheus.Desc
 	names []string // label names of ids
 	order []int    // indexes into ids, sorted by name as the exposition wants
+	idx   int      // in catalogue
 }
 
 // catalogue lists every family in declaration order; each is added by the
@@ -95,7 +96,7 @@ type family struct {
 var catalogue []*family
 
 func declare(k kind, name, help string, buckets []float64, ids ...labelID) *family {
-	f := &family{name: name, help: help, kind: k, ids: ids, buckets: buckets}
+	f := &family{name: name, help: help, kind: k, ids: ids, buckets: buckets, idx: len(catalogue)}
 	f.names = make([]string, len(ids))
 	f.order = make([]int, len(ids))
 	for i, id := range ids {

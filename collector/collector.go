@@ -104,7 +104,7 @@ type Collector struct {
 	seed        maphash.Seed // of the keys of the recent sets
 	cdrs        recent       // the last call_cdr counted
 
-	lastRows atomic.Int64 // series copied by the last scrape
+	lastRows atomic.Pointer[[]int] // series of each family in the last scrape
 }
 
 // New returns a Collector. stats may be nil: then the portsip_wsi_* series,

@@ -4,6 +4,9 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // hist is a histogram that never resets, with the classic buckets of its
@@ -153,4 +156,124 @@ func (h *hist) merge(o *hist) {
 	if o.created.Before(h.created) {
 		h.created = o.created
 	}
+}
+
+// histCopy is a hist as a scrape copied it under the lock.
+type histCopy struct {
+	count, zero uint64
+	sum         float64
+	schema      int32
+	classic     []uint64 // per bucket, not cumulative; the last is +Inf
+	keys        []int32
+	counts      []uint64
+	created     time.Time
+}
+
+// histSlabs hold the slices of a scrape's histogram copies.
+type histSlabs struct {
+	uints slab[uint64]
+	ints  slab[int32]
+}
+
+func (s *histSlabs) copy(h *hist) histCopy {
+	c := histCopy{count: h.count, zero: h.zero, sum: h.sum, schema: h.schema, created: h.created}
+	c.classic = s.uints.take(len(h.classic))
+	copy(c.classic, h.classic)
+	if len(h.keys) > 0 {
+		c.keys = s.ints.take(len(h.keys))
+		copy(c.keys, h.keys)
+		c.counts = s.uints.take(len(h.counts))
+		copy(c.counts, h.counts)
+	}
+	return c
+}
+
+// dtoHistSlabs hold the objects of a scrape's protobuf histograms.
+type dtoHistSlabs struct {
+	hists    slab[dto.Histogram]
+	buckets  slab[dto.Bucket]
+	bptrs    slab[*dto.Bucket]
+	spans    slab[dto.BucketSpan]
+	sptrs    slab[*dto.BucketSpan]
+	deltas   slab[int64]
+	uints    slab[uint64]
+	floats   slab[float64]
+	ints     slab[int32]
+	u32s     slab[uint32]
+	created  slab[timestamppb.Timestamp]
+	zeroThld float64
+}
+
+// write renders h as client_golang's Histogram.Write does: cumulative
+// classic buckets (no +Inf bucket: the count is its value), native spans
+// in which gaps of up to two buckets are filled rather than split.
+func (s *dtoHistSlabs) write(h *histCopy, bounds []float64) *dto.Histogram {
+	d := &s.hists.take(1)[0]
+	u := s.uints.take(len(bounds) + 2)
+	u[0], u[1] = h.count, h.zero
+	d.SampleCount, d.ZeroCount = &u[0], &u[1]
+	fl := s.floats.take(1)
+	fl[0] = h.sum
+	d.SampleSum = &fl[0]
+	sc := s.ints.take(1)
+	sc[0] = h.schema
+	d.Schema = &sc[0]
+	s.zeroThld = nativeZeroThreshold
+	d.ZeroThreshold = &s.zeroThld
+	ts := &s.created.take(1)[0]
+	ts.Seconds, ts.Nanos = h.created.Unix(), int32(h.created.Nanosecond())
+	d.CreatedTimestamp = ts
+
+	d.Bucket = s.bptrs.take(len(bounds))
+	bs := s.buckets.take(len(bounds))
+	cum := u[2:]
+	var n uint64
+	for i := range bounds {
+		n += h.classic[i]
+		cum[i] = n
+		bs[i].CumulativeCount, bs[i].UpperBound = &cum[i], &bounds[i]
+		d.Bucket[i] = &bs[i]
+	}
+
+	if len(h.keys) == 0 {
+		return d
+	}
+	nSpans, nDeltas := 0, 0
+	for i, k := range h.keys {
+		if i == 0 || k-h.keys[i-1] > 3 {
+			nSpans++
+			nDeltas++
+		} else {
+			nDeltas += int(k - h.keys[i-1])
+		}
+	}
+	d.PositiveSpan = s.sptrs.take(nSpans)
+	spans := s.spans.take(nSpans)
+	offsets := s.ints.take(nSpans)
+	lengths := s.u32s.take(nSpans)
+	d.PositiveDelta = s.deltas.take(nDeltas)[:0]
+	var prev uint64
+	sp := -1
+	for i, k := range h.keys {
+		if i == 0 || k-h.keys[i-1] > 3 {
+			sp++
+			off := k
+			if i > 0 {
+				off = k - h.keys[i-1] - 1
+			}
+			offsets[sp] = off
+			spans[sp].Offset, spans[sp].Length = &offsets[sp], &lengths[sp]
+			d.PositiveSpan[sp] = &spans[sp]
+		} else {
+			for range k - h.keys[i-1] - 1 { // a small gap: empty buckets
+				d.PositiveDelta = append(d.PositiveDelta, -int64(prev))
+				prev = 0
+				lengths[sp]++
+			}
+		}
+		d.PositiveDelta = append(d.PositiveDelta, int64(h.counts[i])-int64(prev))
+		prev = h.counts[i]
+		lengths[sp]++
+	}
+	return d
 }

@@ -19,8 +19,10 @@ func clientGolang(buckets []float64) prometheus.Histogram {
 
 func writeHist(t *testing.T, h *hist, buckets []float64) *dto.Histogram {
 	t.Helper()
-	var s samples
-	return s.hists.copy(h, buckets)
+	var s histSlabs
+	c := s.copy(h)
+	var d dtoHistSlabs
+	return d.write(&c, buckets)
 }
 
 func writeClientGolang(t *testing.T, h prometheus.Histogram) *dto.Histogram {

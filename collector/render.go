@@ -6,26 +6,50 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/portsip-exporter/portsip_exporter/wsi"
 )
 
-// Collect renders the state. The lock is held only while the values are
-// copied; they are sent, and encoded, after it is released. The buffers
-// are not reused: the metrics sent point into them until they are encoded.
+// Collect renders the state for a registry: the reference the exposition
+// (Snapshot.WriteTo) is tested against, and what check uses. The lock is
+// held only while the values are copied.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.copyState()
-	for _, chunk := range s.all {
-		for i := range chunk {
-			ch <- &chunk[i]
+	sn := c.Snapshot()
+	fams := sn.MetricFamilies(nil)
+	i := 0
+	for _, f := range byName {
+		if i == len(fams) || fams[i].GetName() != f.name {
+			continue
 		}
+		for _, m := range fams[i].Metric {
+			ch <- constMetric{f.desc, m}
+		}
+		i++
 	}
+}
+
+// constMetric is a series copied for a registry.
+type constMetric struct {
+	desc *prometheus.Desc
+	m    *dto.Metric
+}
+
+func (m constMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m constMetric) Write(out *dto.Metric) error {
+	out.Label, out.Gauge, out.Counter, out.Histogram = m.m.Label, m.m.Gauge, m.m.Counter, m.m.Histogram
+	return nil
 }
 
 // copyState copies what a scrape renders. Only this holds the lock, so
 // only this stalls ingest (BenchmarkScrapeCopy).
 func (c *Collector) copyState() *samples {
-	s := newSamples(int(c.lastRows.Load()) + 64)
+	var last []int
+	if p := c.lastRows.Load(); p != nil {
+		last = *p
+	}
+	s := newSamples(last)
 	c.mu.Lock()
 	// Read under the lock: the client publishes its subscriptions before
 	// it calls SessionUp, which waits for this lock, so a scrape that sees
@@ -38,7 +62,8 @@ func (c *Collector) copyState() *samples {
 	c.sweepCalls(now)
 	c.render(s, now)
 	c.mu.Unlock()
-	c.lastRows.Store(int64(s.n))
+	counts := s.counts()
+	c.lastRows.Store(&counts)
 	return s
 }
 

@@ -1,10 +1,30 @@
 package collector
 
-import "testing"
+import (
+	"io"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+)
+
+// BenchmarkScrape is the exporter's scrape of the large PBX without HTTP:
+// the snapshot (copy and sort) and the text written from it. Beside
+// BenchmarkCollect (a registry's Gather and expfmt's encoding, the way
+// the exporter scraped before) and BenchmarkEncodeOnly (expfmt's encoding
+// alone, the floor).
+func BenchmarkScrape(b *testing.B) {
+	c, _ := benchCollector(b, largePBX)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Snapshot().WriteTo(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain), nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // BenchmarkScrapeCopy is the part of a scrape of the large PBX that holds
 // the Collector's lock, and so stalls ingest: the copy of the state. The
-// registry's work and the encoding follow after the lock is released;
+// sort and the encoding follow after the lock is released;
 // BenchmarkCollect is the whole scrape.
 func BenchmarkScrapeCopy(b *testing.B) {
 	c, _ := benchCollector(b, largePBX)
@@ -13,4 +33,34 @@ func BenchmarkScrapeCopy(b *testing.B) {
 		rows = c.copyState().n
 	}
 	b.ReportMetric(float64(rows), "series")
+}
+
+// BenchmarkScrapeSort is the sort of a copy, as a registry orders the
+// series.
+func BenchmarkScrapeSort(b *testing.B) {
+	c, _ := benchCollector(b, largePBX)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		s := c.copyState()
+		b.StartTimer()
+		s.sort()
+	}
+}
+
+// BenchmarkScrapeWrite writes a snapshot of the large PBX in the text
+// formats.
+func BenchmarkScrapeWrite(b *testing.B) {
+	c, _ := benchCollector(b, largePBX)
+	sn := c.Snapshot()
+	for name, f := range map[string]expfmt.Format{"text": expfmt.NewFormat(expfmt.TypeTextPlain), "openmetrics": expfmt.FmtOpenMetrics_1_0_0} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := sn.WriteTo(io.Discard, f, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -1,0 +1,475 @@
+package collector
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Snapshot is one scrape's copy of the state: taken under the lock, then
+// sorted as a registry sorts (families by name, series by label values),
+// after the lock is released. It is read-only from then on, so that
+// scrapes arriving together may share it, whatever format each asks for.
+//
+// The text formats are written straight from it (WriteTo), as
+// kube-state-metrics writes its stored lines: no object per series, no
+// checks a registry makes (the series are consistent by construction:
+// label names from the catalogue, values made valid at ingest, duplicates
+// left out by the sort), and the output is the same as expfmt's, byte for
+// byte. The protobuf format builds the client_model objects
+// (MetricFamilies). ARCHITECTURE.md, "The scrape", has the measurements
+// behind this.
+type Snapshot struct {
+	s    *samples
+	dups int // series left out for repeating another's labels
+}
+
+// Snapshot copies the state for one scrape.
+func (c *Collector) Snapshot() *Snapshot {
+	s := c.copyState()
+	return &Snapshot{s: s, dups: s.sort()}
+}
+
+// Series is the number of series the snapshot holds.
+func (sn *Snapshot) Series() int {
+	if sn == nil {
+		return 0
+	}
+	return sn.s.n - sn.dups
+}
+
+// Err reports series left out because another had the same labels, as a
+// registry reports them (its error "collected before with the same name
+// and label values"); nil when there were none, always so far.
+func (sn *Snapshot) Err() error {
+	if sn == nil || sn.dups == 0 {
+		return nil
+	}
+	return fmt.Errorf("collector: %d series left out for repeating another's labels", sn.dups)
+}
+
+// byName is the catalogue sorted by name, the order of the exposition.
+var byName []*family
+
+// Each family's fixed text, by family.idx: what does not depend on the
+// state is made once.
+var texts []familyText
+
+type familyText struct {
+	header [2]string // HELP and TYPE lines; [1] is OpenMetrics
+	// lead[j] opens the j-th label (by name): `{name="` or `,name="`.
+	lead []string
+	// A histogram's lines: names, and the le label of each bucket, the
+	// last +Inf, closing the labels.
+	bucket, sum, count string
+	le                 [2][]string
+	dtoType            dto.MetricType
+}
+
+func init() {
+	byName = slices.Clone(catalogue)
+	slices.SortFunc(byName, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+	texts = make([]familyText, len(catalogue))
+	for _, f := range catalogue {
+		t := &texts[f.idx]
+		typ := [...]string{gauge: "gauge", counter: "counter", histogram: "histogram"}[f.kind]
+		t.dtoType = [...]dto.MetricType{gauge: dto.MetricType_GAUGE, counter: dto.MetricType_COUNTER, histogram: dto.MetricType_HISTOGRAM}[f.kind]
+		t.header[0] = "# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " " + typ + "\n"
+		omName := f.name
+		if f.kind == counter {
+			// OpenMetrics names a counter without its _total; one
+			// without it would be "unknown" (none is).
+			var ok bool
+			if omName, ok = strings.CutSuffix(f.name, "_total"); !ok {
+				typ = "unknown"
+			}
+		}
+		t.header[1] = "# HELP " + omName + " " + valueEscaper.Replace(f.help) + "\n# TYPE " + omName + " " + typ + "\n"
+		sep := "{"
+		for _, i := range f.order {
+			t.lead = append(t.lead, sep+f.names[i]+`="`)
+			sep = ","
+		}
+		if f.kind != histogram {
+			continue
+		}
+		t.bucket, t.sum, t.count = f.name+"_bucket", f.name+"_sum", f.name+"_count"
+		for om := range 2 {
+			for _, b := range append(slices.Clone(f.buckets), math.Inf(1)) {
+				t.le[om] = append(t.le[om], sep+`le="`+string(appendFloat(nil, b, om == 1))+`"} `)
+			}
+		}
+	}
+}
+
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	valueEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+// sort orders each family's series by their label values, as a registry
+// does, and leaves out any whose labels repeat the series before; it
+// returns how many it left out.
+func (s *samples) sort() (dups int) {
+	for i, f := range catalogue {
+		r := &s.fams[i]
+		n := len(r.vals) + len(r.hists)
+		if n == 0 {
+			continue
+		}
+		r.order = make([]int32, n)
+		for j := range r.order {
+			r.order[j] = int32(j)
+		}
+		k := len(f.ids)
+		ls := r.labels
+		slices.SortFunc(r.order, func(a, b int32) int {
+			la, lb := ls[int(a)*k:int(a)*k+k], ls[int(b)*k:int(b)*k+k]
+			for j := range la {
+				if c := strings.Compare(la[j], lb[j]); c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+		w := 1
+		for j := 1; j < n; j++ {
+			a, b := int(r.order[w-1])*k, int(r.order[j])*k
+			if slices.Equal(ls[a:a+k], ls[b:b+k]) {
+				dups++
+				continue
+			}
+			r.order[w] = r.order[j]
+			w++
+		}
+		r.order = r.order[:w]
+	}
+	return dups
+}
+
+// IsText reports whether WriteTo writes format itself: Prometheus text
+// 0.0.4 and OpenMetrics 0.0.1 and 1.0.0. For any other, WriteTo encodes
+// MetricFamilies with expfmt.
+func IsText(format expfmt.Format) bool {
+	switch format.FormatType() {
+	case expfmt.TypeTextPlain:
+		return true
+	case expfmt.TypeOpenMetrics:
+		v := format.Version()
+		return v == expfmt.OpenMetricsVersion_1_0_0 || v == expfmt.OpenMetricsVersion_0_0_1
+	}
+	return false
+}
+
+// WriteTo writes the snapshot's families, and others (sorted by name, as
+// a registry's Gather returns them) where their names fall, in format;
+// keep, if not nil, chooses the families by name. It returns the error of
+// w, or else errors expfmt returned for others (which are then left out).
+// A nil Snapshot writes others alone.
+func (sn *Snapshot) WriteTo(w io.Writer, format expfmt.Format, others []*dto.MetricFamily, keep func(name string) bool) error {
+	if sn == nil {
+		sn = &Snapshot{s: &samples{fams: make([]rows, len(catalogue))}}
+	}
+	tw := &textWriter{w: w, b: make([]byte, 0, flushAt+flushAt/4)}
+	enc := expfmt.NewEncoder(tw, format)
+	var errs []error
+	other := func(mf *dto.MetricFamily) {
+		if keep == nil || keep(mf.GetName()) {
+			if err := enc.Encode(mf); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if IsText(format) {
+		om := format.FormatType() == expfmt.TypeOpenMetrics
+		for _, f := range byName {
+			r := &sn.s.fams[f.idx]
+			if len(r.order) == 0 || keep != nil && !keep(f.name) {
+				continue
+			}
+			for len(others) > 0 && others[0].GetName() < f.name {
+				other(others[0])
+				others = others[1:]
+			}
+			tw.family(f, r, om)
+			if tw.err != nil {
+				return tw.err
+			}
+		}
+		for _, mf := range others {
+			other(mf)
+		}
+		if om {
+			tw.b = append(tw.b, "# EOF\n"...)
+		}
+	} else {
+		for _, mf := range merge(sn.MetricFamilies(keep), others) {
+			other(mf)
+		}
+		if err := enc.(expfmt.Closer).Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tw.flush()
+	if tw.err != nil {
+		return tw.err
+	}
+	return errors.Join(errs...)
+}
+
+// merge merges two lists of families sorted by name.
+func merge(a, b []*dto.MetricFamily) []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].GetName() <= b[0].GetName() {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// flushAt is how much text is gathered before it is written on.
+const flushAt = 32 << 10
+
+// textWriter gathers the text of a scrape and writes it on in blocks. It
+// is the enhanced writer expfmt looks for, so the families of others are
+// encoded into the same buffer.
+type textWriter struct {
+	w   io.Writer
+	b   []byte
+	err error
+	lbl []byte // a histogram's labels, written on each of its lines
+}
+
+func (t *textWriter) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	t.maybeFlush()
+	return len(p), t.err
+}
+
+func (t *textWriter) WriteString(s string) (int, error) {
+	t.b = append(t.b, s...)
+	t.maybeFlush()
+	return len(s), t.err
+}
+
+func (t *textWriter) WriteByte(c byte) error {
+	t.b = append(t.b, c)
+	t.maybeFlush()
+	return t.err
+}
+
+func (t *textWriter) WriteRune(r rune) (int, error) {
+	n := len(t.b)
+	t.b = utf8.AppendRune(t.b, r)
+	t.maybeFlush()
+	return len(t.b) - n, t.err
+}
+
+func (t *textWriter) maybeFlush() {
+	if len(t.b) >= flushAt {
+		t.flush()
+	}
+}
+
+func (t *textWriter) flush() {
+	if t.err == nil && len(t.b) > 0 {
+		_, t.err = t.w.Write(t.b)
+	}
+	t.b = t.b[:0]
+}
+
+// family writes one family as expfmt's MetricFamilyToText (om false) or
+// MetricFamilyToOpenMetrics (om true) writes it.
+func (t *textWriter) family(f *family, r *rows, om bool) {
+	ft := &texts[f.idx]
+	o := 0
+	if om {
+		o = 1
+	}
+	t.b = append(t.b, ft.header[o]...)
+	k := len(f.ids)
+	for _, i := range r.order {
+		lv := r.labels[int(i)*k : int(i)*k+k]
+		if f.kind == histogram {
+			t.hist(ft, lv, &r.hists[i], o)
+		} else {
+			t.b = append(t.b, f.name...)
+			t.b = ft.appendLabels(t.b, lv)
+			if k > 0 {
+				t.b = append(t.b, '}')
+			}
+			t.b = append(t.b, ' ')
+			t.b = appendFloat(t.b, r.vals[i], om)
+			t.b = append(t.b, '\n')
+		}
+		if len(t.b) >= flushAt {
+			t.flush()
+			if t.err != nil {
+				return
+			}
+		}
+	}
+}
+
+// hist writes a histogram's classic buckets, sum and count.
+func (t *textWriter) hist(ft *familyText, lv []string, h *histCopy, o int) {
+	t.lbl = ft.appendLabels(t.lbl[:0], lv)
+	var cum uint64
+	for j, le := range ft.le[o] {
+		cum += h.classic[j]
+		t.b = append(t.b, ft.bucket...)
+		t.b = append(t.b, t.lbl...)
+		t.b = append(t.b, le...)
+		t.b = appendCount(t.b, cum, o == 1)
+		t.b = append(t.b, '\n')
+	}
+	for _, line := range [2]string{ft.sum, ft.count} {
+		t.b = append(t.b, line...)
+		t.b = append(t.b, t.lbl...)
+		if len(lv) > 0 {
+			t.b = append(t.b, '}')
+		}
+		t.b = append(t.b, ' ')
+		if line == ft.sum {
+			t.b = appendFloat(t.b, h.sum, o == 1)
+		} else {
+			t.b = appendCount(t.b, h.count, o == 1)
+		}
+		t.b = append(t.b, '\n')
+	}
+}
+
+// appendLabels appends the labels, without the closing brace.
+func (ft *familyText) appendLabels(b []byte, lv []string) []byte {
+	for j, v := range lv {
+		b = append(b, ft.lead[j]...)
+		b = appendEscaped(b, v)
+		b = append(b, '"')
+	}
+	return b
+}
+
+// appendEscaped appends a label value as the exposition quotes it.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' || c == '\n' {
+			return append(b, valueEscaper.Replace(s)...)
+		}
+	}
+	return append(b, s...)
+}
+
+// appendFloat appends v as expfmt's writeFloat writes it, or with om as
+// writeOpenMetricsFloat does (".0" on whole numbers).
+func appendFloat(b []byte, v float64, om bool) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(b, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		return append(b, "-Inf"...)
+	case v == 0:
+		v = 0 // -0 is written 0
+	}
+	n := len(b)
+	if v == math.Trunc(v) && v > -1e6 && v < 1e6 {
+		// strconv's shortest 'g' of a whole number below 10^6.
+		b = strconv.AppendInt(b, int64(v), 10)
+	} else {
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	if om && !bytes.ContainsAny(b[n:], "e.") {
+		b = append(b, '.', '0')
+	}
+	return b
+}
+
+// appendCount appends a bucket count or sample count: a float in the
+// text format, an integer in OpenMetrics.
+func appendCount(b []byte, n uint64, om bool) []byte {
+	if om {
+		return strconv.AppendUint(b, n, 10)
+	}
+	return appendFloat(b, float64(n), false)
+}
+
+// MetricFamilies renders the snapshot as client_model families, sorted,
+// for the protobuf formats and for a registry (Collect); keep, if not
+// nil, chooses the families by name.
+func (sn *Snapshot) MetricFamilies(keep func(name string) bool) []*dto.MetricFamily {
+	var out []*dto.MetricFamily
+	if sn == nil {
+		return nil
+	}
+	b := &dtoBuilder{}
+	for _, f := range byName {
+		r := &sn.s.fams[f.idx]
+		if len(r.order) == 0 || keep != nil && !keep(f.name) {
+			continue
+		}
+		out = append(out, b.family(f, r))
+	}
+	return out
+}
+
+// dtoBuilder holds the objects of a scrape's client_model families in
+// slabs; a label pair is shared with the series before where equal.
+type dtoBuilder struct {
+	metrics  slab[dto.Metric]
+	mptrs    slab[*dto.Metric]
+	gauges   slab[dto.Gauge]
+	counters slab[dto.Counter]
+	floats   slab[float64]
+	ptrs     slab[*dto.LabelPair]
+	pairs    slab[dto.LabelPair]
+	hists    dtoHistSlabs
+}
+
+func (b *dtoBuilder) family(f *family, r *rows) *dto.MetricFamily {
+	ft := &texts[f.idx]
+	mf := &dto.MetricFamily{Name: &f.name, Help: &f.help, Type: &ft.dtoType}
+	mf.Metric = b.mptrs.take(len(r.order))
+	ms := b.metrics.take(len(r.order))
+	k := len(f.ids)
+	var prev []*dto.LabelPair
+	for j, i := range r.order {
+		m := &ms[j]
+		mf.Metric[j] = m
+		lv := r.labels[int(i)*k : int(i)*k+k]
+		m.Label = b.ptrs.take(k)
+		for p, v := range lv {
+			if prev != nil && prev[p].GetValue() == v {
+				m.Label[p] = prev[p]
+				continue
+			}
+			lp := &b.pairs.take(1)[0]
+			lp.Name, lp.Value = &f.names[f.order[p]], &lv[p]
+			m.Label[p] = lp
+		}
+		prev = m.Label
+		switch f.kind {
+		case gauge:
+			m.Gauge = &b.gauges.take(1)[0]
+			m.Gauge.Value = &r.vals[i]
+		case counter:
+			m.Counter = &b.counters.take(1)[0]
+			m.Counter.Value = &r.vals[i]
+		case histogram:
+			m.Histogram = b.hists.write(&r.hists[i], f.buckets)
+		}
+	}
+	return mf
+}
