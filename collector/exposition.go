@@ -119,7 +119,16 @@ var (
 // sort orders each family's series by their label values, as a registry
 // does, and leaves out any whose labels repeat the series before; it
 // returns how many it left out.
+//
+// A comparison sort of the large PBX's 150,000 series took 45 ms, three
+// times the cost of writing them out, and grows as n log n. This is a
+// least-significant-digit sort: for each label, last first, the values
+// are ranked (a map to the distinct values, which are few: tenants,
+// states, numbers reused across tenants, and sorted), then the series
+// are counting-sorted by that rank, stably: 14 ms, and linear in the
+// series (BenchmarkScrapeSort).
 func (s *samples) sort() (dups int) {
+	var sc sortScratch
 	for i, f := range catalogue {
 		r := &s.fams[i]
 		n := len(r.vals) + len(r.hists)
@@ -131,16 +140,10 @@ func (s *samples) sort() (dups int) {
 			r.order[j] = int32(j)
 		}
 		k := len(f.ids)
+		for j := k - 1; j >= 0 && n > 1; j-- {
+			sc.byLabel(r, k, j)
+		}
 		ls := r.labels
-		slices.SortFunc(r.order, func(a, b int32) int {
-			la, lb := ls[int(a)*k:int(a)*k+k], ls[int(b)*k:int(b)*k+k]
-			for j := range la {
-				if c := strings.Compare(la[j], lb[j]); c != 0 {
-					return c
-				}
-			}
-			return 0
-		})
 		w := 1
 		for j := 1; j < n; j++ {
 			a, b := int(r.order[w-1])*k, int(r.order[j])*k
@@ -154,6 +157,71 @@ func (s *samples) sort() (dups int) {
 		r.order = r.order[:w]
 	}
 	return dups
+}
+
+// sortScratch is what sort reuses from one label to the next.
+type sortScratch struct {
+	seen     map[string]uint32 // value -> index in distinct
+	distinct []string
+	ids      []uint32 // by series: index in distinct
+	ranks    []uint32 // by index in distinct: rank of the value
+	byValue  []uint32 // indexes in distinct, sorted by value
+	counts   []int32
+	tmp      []int32
+}
+
+// byLabel sorts r.order by the j-th label (of k), stably.
+func (sc *sortScratch) byLabel(r *rows, k, j int) {
+	n := len(r.order)
+	if sc.seen == nil {
+		sc.seen = make(map[string]uint32)
+	}
+	seen, distinct := sc.seen, sc.distinct[:0]
+	clear(seen)
+	ids := slices.Grow(sc.ids[:0], n)[:n]
+	for i := range ids {
+		v := r.labels[i*k+j]
+		id, ok := seen[v]
+		if !ok {
+			id = uint32(len(distinct))
+			seen[v] = id
+			distinct = append(distinct, v)
+		}
+		ids[i] = id
+	}
+	sc.distinct, sc.ids = distinct, ids
+	d := len(distinct)
+	if d == 1 {
+		return
+	}
+	byValue := slices.Grow(sc.byValue[:0], d)[:d]
+	for x := range byValue {
+		byValue[x] = uint32(x)
+	}
+	slices.SortFunc(byValue, func(a, b uint32) int { return strings.Compare(distinct[a], distinct[b]) })
+	ranks := slices.Grow(sc.ranks[:0], d)[:d]
+	for rank, id := range byValue {
+		ranks[id] = uint32(rank)
+	}
+	for i, id := range ids {
+		ids[i] = ranks[id]
+	}
+	counts := slices.Grow(sc.counts[:0], d+1)[:d+1]
+	clear(counts)
+	for _, id := range ids {
+		counts[id+1]++
+	}
+	for x := 1; x <= d; x++ {
+		counts[x] += counts[x-1]
+	}
+	out := slices.Grow(sc.tmp[:0], n)[:n]
+	for _, i := range r.order {
+		c := &counts[ids[i]]
+		out[*c] = i
+		*c++
+	}
+	sc.byValue, sc.ranks, sc.counts = byValue, ranks, counts
+	r.order, sc.tmp = out, r.order
 }
 
 // IsText reports whether WriteTo writes format itself: Prometheus text

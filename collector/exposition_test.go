@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -232,3 +233,37 @@ func TestAppendFloat(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The sort orders series as a comparison of their label values does,
+// whatever the values: prefixes of each other, repeated, empty, many.
+func TestSortOrdersAsRegistry(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	values := []string{"", "a", "ab", "b", "a\x00", "é", "1000", "999", "10000", "880000000000000001", "880000000000000010"}
+	word := func() string {
+		if r.IntN(3) == 0 {
+			return fmt.Sprint(r.IntN(5000))
+		}
+		return values[r.IntN(len(values))]
+	}
+	s := newSamples(nil)
+	for range 20_000 {
+		s.add(mAgentState, 1, word(), word(), word(), word())
+		s.add(mQueueOldest, 1, word(), word())
+	}
+	dups := s.sort()
+	total := 0
+	for _, f := range []*family{mAgentState, mQueueOldest} {
+		rs := &s.fams[f.idx]
+		k := len(f.ids)
+		total += 20_000 - len(rs.order)
+		for j := 1; j < len(rs.order); j++ {
+			a, b := rs.labels[int(rs.order[j-1])*k:][:k], rs.labels[int(rs.order[j])*k:][:k]
+			if slices.Compare(a, b) >= 0 {
+				t.Fatalf("%s: %q before %q", f.name, a, b)
+			}
+		}
+	}
+	if dups != total || dups == 0 {
+		t.Errorf("%d duplicates reported, %d left out", dups, total)
+	}
+}
