@@ -1,9 +1,7 @@
 package main
 
 import (
-	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -134,7 +133,18 @@ func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var gzipPool = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+// gzipPool holds klauspost/compress's gzip writers at their best speed:
+// the large PBX's 21 MB page in 22 ms and 870 kB, where compress/gzip at
+// its default level (promhttp's) took 265 ms for 780 kB, and at its best
+// speed 40 ms for 895 kB (BenchmarkGzip). Scrapers are on the network
+// next door; the CPU is shared with ingest.
+var gzipPool = sync.Pool{New: func() any {
+	z, err := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	if err != nil {
+		panic(err)
+	}
+	return z
+}}
 
 // nameFilter keeps the families named by name[] query parameters, as
 // promhttp does; nil keeps all.
@@ -197,5 +207,3 @@ func parseAcceptEncoding(h http.Header) []acceptSpec {
 	}
 	return specs
 }
-
-var _ = fmt.Sprint

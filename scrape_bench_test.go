@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -56,11 +57,19 @@ type benchExporter struct {
 	ref prometheus.Gatherer // the same families through a registry
 }
 
-func newBenchExporter(tb testing.TB, size benchpbx.Size) *benchExporter {
-	tb.Helper()
-	col := collector.New(collector.Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30}, statsFunc(benchStats))
+// loadedCollector is a Collector holding a PBX of the given size, with
+// every limit above it.
+func loadedCollector(size benchpbx.Size) *collector.Collector {
+	col := collector.New(collector.Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30,
+		Limits: collector.Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(benchStats))
 	col.SessionUp(wsi.Session{Topics: map[string]bool{wsi.TopicGlobalQueueEvents: true}})
 	size.Load(col, time.Now())
+	return col
+}
+
+func newBenchExporter(tb testing.TB, size benchpbx.Size) *benchExporter {
+	tb.Helper()
+	col := loadedCollector(size)
 	reg := newRegistry(getBuildInfo())
 	logger := slog.New(slog.DiscardHandler)
 	var ready atomic.Bool
@@ -209,4 +218,48 @@ func TestBenchExporterServesTheRegistry(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// BenchmarkGzip compresses the large PBX's page (text format): as
+// promhttp did (compress/gzip at its default level), at compress/gzip's
+// best speed, and with klauspost/compress at its default level (what the
+// exporter uses) and its best speed.
+func BenchmarkGzip(b *testing.B) {
+	var page bytes.Buffer
+	if err := loadedCollector(benchpbx.Large).Snapshot().WriteTo(&page, expfmt.NewFormat(expfmt.TypeTextPlain), nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		new  func(io.Writer) io.WriteCloser
+	}{
+		{"compress-default", func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }},
+		{"compress-speed", func(w io.Writer) io.WriteCloser { z, _ := gzip.NewWriterLevel(w, gzip.BestSpeed); return z }},
+		{"klauspost-default", func(w io.Writer) io.WriteCloser { return kgzip.NewWriter(w) }},
+		{"klauspost-speed", func(w io.Writer) io.WriteCloser { z, _ := kgzip.NewWriterLevel(w, kgzip.BestSpeed); return z }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var out countWriter
+			b.SetBytes(int64(page.Len()))
+			for b.Loop() {
+				out = 0
+				z := c.new(&out)
+				// In the blocks the exposition writes.
+				for p := page.Bytes(); len(p) > 0; {
+					n := min(len(p), 32<<10)
+					z.Write(p[:n])
+					p = p[n:]
+				}
+				z.Close()
+			}
+			b.ReportMetric(float64(out), "gzip-B")
+		})
+	}
+}
+
+type countWriter int
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
