@@ -257,32 +257,33 @@ func (sn *Snapshot) WriteTo(w io.Writer, format expfmt.Format, others []*dto.Met
 			}
 		}
 	}
-	if IsText(format) {
-		om := format.FormatType() == expfmt.TypeOpenMetrics
-		for _, f := range byName {
-			r := &sn.s.fams[f.idx]
-			if len(r.order) == 0 || keep != nil && !keep(f.name) {
-				continue
-			}
-			for len(others) > 0 && others[0].GetName() < f.name {
-				other(others[0])
-				others = others[1:]
-			}
+	text, om := IsText(format), format.FormatType() == expfmt.TypeOpenMetrics
+	for _, f := range byName {
+		r := &sn.s.fams[f.idx]
+		if len(r.order) == 0 || keep != nil && !keep(f.name) {
+			continue
+		}
+		for len(others) > 0 && others[0].GetName() < f.name {
+			other(others[0])
+			others = others[1:]
+		}
+		if text {
 			tw.family(f, r, om)
-			if tw.err != nil {
-				return tw.err
-			}
+		} else {
+			// One family's objects at a time: all of them at once took
+			// the large PBX's peak RSS from 62 to 167 MiB.
+			other(new(dtoBuilder).family(f, r))
 		}
-		for _, mf := range others {
-			other(mf)
+		if tw.err != nil {
+			return tw.err
 		}
-		if om {
-			tw.b = append(tw.b, "# EOF\n"...)
-		}
-	} else {
-		for _, mf := range merge(sn.MetricFamilies(keep), others) {
-			other(mf)
-		}
+	}
+	for _, mf := range others {
+		other(mf)
+	}
+	if text && om {
+		tw.b = append(tw.b, "# EOF\n"...)
+	} else if !text {
 		if err := enc.(expfmt.Closer).Close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -292,19 +293,6 @@ func (sn *Snapshot) WriteTo(w io.Writer, format expfmt.Format, others []*dto.Met
 		return tw.err
 	}
 	return errors.Join(errs...)
-}
-
-// merge merges two lists of families sorted by name.
-func merge(a, b []*dto.MetricFamily) []*dto.MetricFamily {
-	out := make([]*dto.MetricFamily, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].GetName() <= b[0].GetName() {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
 }
 
 // flushAt is how much text is gathered before it is written on.

@@ -105,6 +105,19 @@ func TestWriteToIsExpfmtOfTheRegistry(t *testing.T) {
 	}
 }
 
+// merge merges two lists of families sorted by name.
+func merge(a, b []*dto.MetricFamily) []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].GetName() <= b[0].GetName() {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
 // without returns mfs without the families named in drop.
 func without(mfs, drop []*dto.MetricFamily) []*dto.MetricFamily {
 	var out []*dto.MetricFamily
