@@ -30,23 +30,25 @@ var lagFrames = [2][]byte{
 
 // ingestLag scrapes e back to back (Prometheus's Accept header, every
 // other scrape with gzip) while a frame arrives every millisecond, and
-// returns each frame's lag: from when it arrived (the tick that stands
-// for it) until the Collector applied it, from when on the next scrape
-// copies it. A frame arriving while the one before waits for the lock
-// waits in line, as it would in the socket's buffer.
+// returns each frame's lag: from when it arrived until the Collector
+// applied it, from when on the next scrape copies it. Frames arrive on a
+// fixed schedule and wait in line while the one before waits for the
+// lock, or for a core, as they would in the socket's buffer.
 func ingestLag(tb testing.TB, e *benchExporter, scrapes int) (lags []time.Duration, perScrape time.Duration) {
 	tb.Helper()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
+		wait := time.NewTimer(0)
+		defer wait.Stop()
+		first := time.Now()
 		for i := 0; ; i++ {
-			var arrived time.Time
+			arrived := first.Add(time.Duration(i) * time.Millisecond)
+			wait.Reset(max(0, time.Until(arrived)))
 			select {
 			case <-stop:
 				return
-			case arrived = <-tick.C:
+			case <-wait.C:
 			}
 			ev, _, err := wsi.Decode(lagFrames[i%2])
 			if err != nil {
