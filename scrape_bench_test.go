@@ -14,6 +14,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
@@ -78,12 +79,22 @@ func newBenchExporter(tb testing.TB, size benchpbx.Size) *benchExporter {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The reference: a registry holding the Collector and the others.
+	ref := prometheus.NewRegistry()
+	ref.MustRegister(col)
+	return &benchExporter{url: serveBench(tb, mux) + "/metrics", col: col, ref: prometheus.Gatherers{ref, reg}}
+}
+
+// serveBench serves h on a loopback port with the exporter's server and
+// connection limit, until the benchmark ends, and returns its URL.
+func serveBench(tb testing.TB, h http.Handler) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	conns := newConnLimiter(maxConnections)
-	srv := newServer(mux, conns, logger)
+	srv := newServer(h, conns, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -93,10 +104,7 @@ func newBenchExporter(tb testing.TB, size benchpbx.Size) *benchExporter {
 		srv.Close()
 		<-done
 	})
-	// The reference: a registry holding the Collector and the others.
-	ref := prometheus.NewRegistry()
-	ref.MustRegister(col)
-	return &benchExporter{url: "http://" + ln.Addr().String() + "/metrics", col: col, ref: prometheus.Gatherers{ref, reg}}
+	return "http://" + ln.Addr().String()
 }
 
 // benchScraper is a Prometheus-like client: one kept-alive connection, the
@@ -262,4 +270,92 @@ type countWriter int
 func (c *countWriter) Write(p []byte) (int, error) {
 	*c += countWriter(len(p))
 	return len(p), nil
+}
+
+// sortedGatherer hands promhttp the Collector's families already sorted
+// and consistent, merged with the registry's without checking them again:
+// the "sorted Gatherer" design BenchmarkScrapeDesigns measures.
+type sortedGatherer struct {
+	col *collector.Collector
+	reg prometheus.Gatherer
+}
+
+func (g sortedGatherer) Gather() ([]*dto.MetricFamily, error) {
+	mine := g.col.Snapshot().MetricFamilies(nil)
+	theirs, err := g.reg.Gather()
+	out := make([]*dto.MetricFamily, 0, len(mine)+len(theirs))
+	for len(mine) > 0 && len(theirs) > 0 {
+		if mine[0].GetName() < theirs[0].GetName() {
+			out, mine = append(out, mine[0]), mine[1:]
+		} else {
+			out, theirs = append(out, theirs[0]), theirs[1:]
+		}
+	}
+	return append(append(out, mine...), theirs...), err
+}
+
+// storedPage serves a page rendered once, compressing it for each scrape
+// that asks, as kube-state-metrics serves the lines it keeps rendered:
+// the least a scrape can cost.
+type storedPage struct{ page []byte }
+
+func (p storedPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	if !acceptsGzip(r.Header) {
+		w.Write(p.page)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	z := gzipPool.Get().(*kgzip.Writer)
+	z.Reset(w)
+	for b := p.page; len(b) > 0; {
+		n := min(len(b), 32<<10)
+		z.Write(b[:n])
+		b = b[n:]
+	}
+	z.Close()
+	gzipPool.Put(z)
+}
+
+// BenchmarkScrapeDesigns scrapes the large PBX over HTTP through each
+// design measured for the metrics path, behind the same admission and
+// shared responses: the registry (Collect, the registry's checks and
+// sort, promhttp; the reference path), a sorted Gatherer (the snapshot's
+// client_model families handed to promhttp unchecked), the exposition the
+// exporter uses (the snapshot written directly), and a stored page (the
+// lower bound of keeping the lines rendered, as kube-state-metrics does).
+func BenchmarkScrapeDesigns(b *testing.B) {
+	col := loadedCollector(benchpbx.Large)
+	small := newRegistry(getBuildInfo())
+	ref := prometheus.NewRegistry()
+	ref.MustRegister(col)
+	opts := promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError}
+	var page bytes.Buffer
+	if err := col.Snapshot().WriteTo(&page, expfmt.NewFormat(expfmt.TypeTextPlain), nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	shared := func(h http.Handler) http.Handler {
+		return &sharedScrapes{encode: h, slots: make(chan struct{}, 40)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/registry", shared(promhttp.HandlerFor(prometheus.Gatherers{ref, small}, opts)))
+	mux.Handle("/gatherer", shared(promhttp.HandlerFor(sortedGatherer{col, small}, opts)))
+	mux.Handle("/direct", shared(newExposition(prometheus.NewRegistry(), &sharedGathering{col: col, reg: small}, slog.New(slog.DiscardHandler))))
+	mux.Handle("/stored", shared(storedPage{page.Bytes()}))
+	url := serveBench(b, mux)
+	s := newBenchScraper(b)
+	for _, gz := range []bool{false, true} {
+		name := "text"
+		if gz {
+			name += "+gzip"
+		}
+		for _, design := range []string{"registry", "gatherer", "direct", "stored"} {
+			b.Run(name+"/"+design, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					s.scrape(b, url+"/"+design, acceptText, gz)
+				}
+			})
+		}
+	}
 }
