@@ -4,17 +4,18 @@
 // One concern per file: the metric catalogue (catalogue.go), tenants,
 // queues, extensions and calls (one file each), normalisation of what the
 // PBX spells (normalize.go), the limits (limits.go), rendering under the
-// lock (render.go) and the scrape's sample slabs (samples.go).
+// lock (render.go) into the scrape's copy (samples.go), and its exposition
+// (exposition.go).
 // ARCHITECTURE.md in the repository describes the data path and the
 // measured reasons behind these choices; this comment records the rules.
 //
 // # Locking
 //
 // Ingest (the wsi.Handler methods, called from one goroutine) and scrapes
-// (Collect) share one mutex. Collect holds it only while copying values
-// into a buffer, and builds and sends the metrics after releasing it: a
-// stuck scraper never stalls ingest, and ingest waits for a scrape only as
-// long as the copy takes. Histograms (hist.go) are kept by the entity they
+// (Snapshot; Collect for a registry) share one mutex. A scrape holds it
+// only while copying values into columns, and sorts and writes them after
+// releasing it: a stuck scraper never stalls ingest, and ingest waits for
+// a scrape only as long as the copy takes. Histograms (hist.go) are kept by the entity they
 // belong to and copied like the rest: the classic buckets of the
 // catalogue plus native buckets made as client_golang makes them (a test
 // compares the two), in the Collector's own type so that a queue known by
