@@ -14,6 +14,7 @@ import (
 // Process is a program started for the test, stopped on cleanup.
 type Process struct {
 	Name string
+	Pid  int // the process's id, for /proc
 	log  string
 	done chan struct{}
 }
@@ -37,6 +38,7 @@ func Start(t testing.TB, dir, name string, env []string, args ...string) *Proces
 		logf.Close()
 		t.Fatalf("start %s: %v", name, err)
 	}
+	p.Pid = cmd.Process.Pid
 	go func() {
 		cmd.Wait()
 		close(p.done)
@@ -65,6 +67,12 @@ func (p *Process) Exited() bool {
 	default:
 		return false
 	}
+}
+
+// Log returns the program's output so far.
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
 }
 
 // Tail returns the last n lines of the program's output.
