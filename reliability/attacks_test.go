@@ -83,7 +83,7 @@ func TestAttackQueueIDsTimesAgentStatesAndReasons(t *testing.T) {
 	}
 	start := time.Now()
 	for q := range 10_000 {
-		id := fmt.Sprint(900_000_000_000+q)
+		id := fmt.Sprint(900_000_000_000 + q)
 		pbx.send(`{"event_type":"queue_agent_status","tenant_id":"` + tenantID + `","queue_id":"` + id + `","updated_agents":[` + agents.String() + `]}`)
 		pbx.send(`{"event_type":"queue_caller_status","tenant_id":"` + tenantID + `","queue_id":"` + id + `","updated_callers":[` + reasons.String() + `]}`)
 	}
