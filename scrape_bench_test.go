@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -182,27 +183,26 @@ func encodeFloor(tb testing.TB, mfs []*dto.MetricFamily, format expfmt.Format, g
 	}
 }
 
-// BenchmarkScrape is /metrics of the large PBX (1x) and of three times
-// it (3x) as a benchScraper sees it: an HTTP request on loopback to the
-// exporter's own web stack, to the last byte of the body (http), beside
-// expfmt encoding the same families (floor), without and with gzip, in the
-// formats a benchScraper may negotiate.
+// BenchmarkScrape is /metrics of the large PBX (size=1x) and of three
+// times it (3x) as a scraper sees it: an HTTP request on loopback to the
+// exporter's own web stack, to the last byte of the body (path=http),
+// beside expfmt encoding the same families into gzip at promhttp's level
+// or not (path=floor), in each format a scraper may negotiate. The names
+// are key=value so that benchstat -col /path sets each path beside its
+// floor.
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{1, 3} {
-		b.Run(fmt.Sprintf("%dx", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
 			e := newBenchExporter(b, benchpbx.Large.Times(n))
 			s := newBenchScraper(b)
 			for _, f := range []struct{ name, accept string }{
 				{"text", acceptText}, {"openmetrics", acceptPrometheus}, {"proto", acceptProto},
 			} {
 				for _, gz := range []bool{false, true} {
-					name := f.name
-					if gz {
-						name += "+gzip"
-					}
+					name := "format=" + f.name + "/gzip=" + strconv.FormatBool(gz)
 					ct, _ := s.scrape(b, e.url, f.accept, gz)
 					format := expfmt.Format(ct)
-					b.Run(name+"/http", func(b *testing.B) {
+					b.Run(name+"/path=http", func(b *testing.B) {
 						b.ReportAllocs()
 						var size int64
 						cpu := cpuTime()
@@ -212,7 +212,7 @@ func BenchmarkScrape(b *testing.B) {
 						reportCPU(b, cpu)
 						b.ReportMetric(float64(size), "body-B")
 					})
-					b.Run(name+"/floor", func(b *testing.B) {
+					b.Run(name+"/path=floor", func(b *testing.B) {
 						mfs, err := e.ref.Gather()
 						if err != nil {
 							b.Fatal(err)
@@ -366,12 +366,8 @@ func BenchmarkScrapeDesigns(b *testing.B) {
 	url := serveBench(b, mux)
 	s := newBenchScraper(b)
 	for _, gz := range []bool{false, true} {
-		name := "text"
-		if gz {
-			name += "+gzip"
-		}
 		for _, design := range []string{"registry", "gatherer", "direct", "stored"} {
-			b.Run(name+"/"+design, func(b *testing.B) {
+			b.Run("gzip="+strconv.FormatBool(gz)+"/design="+design, func(b *testing.B) {
 				b.ReportAllocs()
 				cpu := cpuTime()
 				for b.Loop() {

@@ -104,7 +104,7 @@ func TestIngestLagDuringScrapes(t *testing.T) {
 // scraped back to back. An op is one scrape.
 func BenchmarkIngestLag(b *testing.B) {
 	for _, n := range []int{1, 3} {
-		b.Run(fmt.Sprintf("%dx", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
 			e := newBenchExporter(b, benchpbx.Large.Times(n))
 			var lags []time.Duration
 			for b.Loop() {
@@ -227,7 +227,7 @@ func TestScrapeResident(t *testing.T) {
 // and 3x the large PBX. An op is one child process.
 func BenchmarkScrapeResident(b *testing.B) {
 	for _, n := range []int{1, 3} {
-		b.Run(fmt.Sprintf("%dx", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
 			var built, scraped residentSizes
 			for b.Loop() {
 				built, scraped = scrapeResident(b, n)
