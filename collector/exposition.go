@@ -224,9 +224,10 @@ func (sc *sortScratch) byLabel(r *rows, k, j int) {
 	r.order, sc.tmp = out, r.order
 }
 
-// IsText reports whether WriteTo writes format itself: Prometheus text
-// 0.0.4 and OpenMetrics 0.0.1 and 1.0.0. For any other, WriteTo encodes
-// MetricFamilies with expfmt.
+// IsText reports whether format is one of the text formats WriteTo
+// writes itself: Prometheus text 0.0.4 and OpenMetrics 0.0.1 and 1.0.0.
+// It writes the delimited protobuf format itself too (protobuf.go); the
+// protobuf text formats it encodes from MetricFamilies with expfmt.
 func IsText(format expfmt.Format) bool {
 	switch format.FormatType() {
 	case expfmt.TypeTextPlain:
@@ -258,6 +259,7 @@ func (sn *Snapshot) WriteTo(w io.Writer, format expfmt.Format, others []*dto.Met
 		}
 	}
 	text, om := IsText(format), format.FormatType() == expfmt.TypeOpenMetrics
+	delimited := format.FormatType() == expfmt.TypeProtoDelim
 	for _, f := range byName {
 		r := &sn.s.fams[f.idx]
 		if len(r.order) == 0 || keep != nil && !keep(f.name) {
@@ -267,13 +269,17 @@ func (sn *Snapshot) WriteTo(w io.Writer, format expfmt.Format, others []*dto.Met
 			other(others[0])
 			others = others[1:]
 		}
-		if text {
+		switch {
+		case text:
 			tw.family(f, r, om)
-		} else {
+		case delimited:
+			tw.protoFamily(f, r)
+		default: // protobuf's text formats, for people to read
 			// One family's objects at a time: all of them at once took
 			// the large PBX's peak RSS from 62 to 167 MiB.
 			other(new(dtoBuilder).family(f, r))
 		}
+		tw.maybeFlush()
 		if tw.err != nil {
 			return tw.err
 		}
@@ -302,10 +308,11 @@ const flushAt = 32 << 10
 // is the enhanced writer expfmt looks for, so the families of others are
 // encoded into the same buffer.
 type textWriter struct {
-	w   io.Writer
-	b   []byte
-	err error
-	lbl []byte // a histogram's labels, written on each of its lines
+	w     io.Writer
+	b     []byte
+	err   error
+	lbl   []byte // a histogram's labels, written on each of its lines
+	proto protoWriter
 }
 
 func (t *textWriter) Write(p []byte) (int, error) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,6 +41,9 @@ func exposed(t *testing.T) *harness {
 		&wsi.QueueManagement{Header: hdr(wsi.TypeQueueUpdated), QueueNumber: "9000", QueueName: "Sales \"EU\"\\\nline two é"},
 		callers("q-odd", callerEv("odd-1", "agent_answered", h.clock.Unix(-2))),
 	)
+	// Histograms created off the whole second: their created timestamp
+	// has nanoseconds.
+	h.clock.Advance(1234567 * time.Nanosecond)
 	for i := range 200 {
 		h.apply(&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: fmt.Sprint("cdr", i), Direction: "in",
 			CallStatus: "answered", StartTime: h.clock.Unix(-900), RingTime: h.clock.Unix(-900), AnsweredTime: h.clock.Unix(int64(-900 + i%40)),
