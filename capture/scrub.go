@@ -272,7 +272,15 @@ func (s *scrubber) encode(v string) []byte {
 
 // uriStart is the index of a sip:, sips: or tel: URI in v, -1 if none.
 func uriStart(v string) int {
-	l := strings.ToLower(v)
+	// Lower-case ASCII only: strings.ToLower turns each invalid UTF-8 byte
+	// into three, and the index would no longer be v's.
+	b := []byte(v)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	l := string(b)
 	best := -1
 	for _, scheme := range []string{"sip:", "sips:", "tel:"} {
 		if i := strings.Index(l, scheme); i >= 0 && (best < 0 || i < best) {
