@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -214,4 +216,79 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// architectureSections are ARCHITECTURE.md's sections, in order: code
+// comments point to them by name.
+var architectureSections = []string{
+	"The data path", "The WSI session", "Decoding frames", "Readings of the vendor's silent spots",
+	"The collector's state", "The metric catalogue", "The scrape", "The web side", "Record and replay",
+	"The simulated PBX", "Rules and dashboards", "Where each concern lives", "Decisions and their measured reasons",
+}
+
+// ARCHITECTURE.md keeps the sections code comments name, and every file or
+// directory it names in backticks exists: a file moved or renamed must
+// take the document with it.
+func TestArchitectureNamesWhatExists(t *testing.T) {
+	b, err := os.ReadFile("ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	var sections []string
+	for _, m := range regexp.MustCompile(`(?m)^## (.+)$`).FindAllStringSubmatch(doc, -1) {
+		sections = append(sections, m[1])
+	}
+	if !reflect.DeepEqual(sections, architectureSections) {
+		t.Errorf("ARCHITECTURE.md's sections are\n%q\nwant\n%q", sections, architectureSections)
+	}
+
+	// A repository path: words of path characters with a slash, or a file
+	// name with an extension the repository uses.
+	path := regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]*)*$`)
+	file := regexp.MustCompile(`\.(go|md|yml|json|gz|prom)$`)
+	n := 0
+	for _, m := range regexp.MustCompile("`([^`\n]+)`").FindAllStringSubmatch(doc, -1) {
+		p := m[1]
+		if !path.MatchString(p) || !strings.Contains(p, "/") && !file.MatchString(p) {
+			continue
+		}
+		n++
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("ARCHITECTURE.md names %s, which does not exist", p)
+		}
+	}
+	if n < 40 {
+		t.Errorf("found only %d paths in ARCHITECTURE.md; the pattern is broken", n)
+	}
+}
+
+// Code and documentation point to what is in the repository: the design
+// contract the project started from is not, so nothing may cite it.
+func TestNothingCitesTheContract(t *testing.T) {
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, ".md") && !strings.HasSuffix(p, ".yml") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "DESIGN"+".md") {
+			t.Errorf("%s cites a file that is not in the repository (point to ARCHITECTURE.md or README.md)", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -39,7 +39,8 @@ const (
 	awaitTimeout = 20 * time.Second
 )
 
-// globalTopics are what a system administrator subscribes (DESIGN.md).
+// globalTopics are what a system administrator subscribes (ARCHITECTURE.md,
+// "The WSI session").
 var globalTopics = []string{
 	wsi.TopicGlobalQueueEvents, wsi.TopicGlobalQueueManagement, wsi.TopicGlobalExtensionEvents,
 	wsi.TopicGlobalExtensionManagement, wsi.TopicGlobalCDREvents,
