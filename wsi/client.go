@@ -55,13 +55,9 @@ type Stats struct {
 	Subscriptions      map[string]bool   // topic -> active in the current session; all false when down
 }
 
-// Client keeps one WSI session and reconnects it forever.
-//
-// Reconnects back off exponentially from BackoffInitial to BackoffMax with
-// equal jitter (each delay is uniform in [d/2, d)); a refused login backs
-// off from LoginBackoffInitial to LoginBackoffMax (each delay uniform in
-// [d, 5d/4)). Run, Check and Feed must not be called concurrently on one
-// Client; Stats may be called at any time.
+// Client keeps one WSI session and reconnects it forever, backing off
+// (see Config), longer after a refused login. Run, Check and Feed must not
+// be called concurrently on one Client; Stats may be called at any time.
 type Client struct {
 	cfg     Config
 	log     *slog.Logger
@@ -121,8 +117,7 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Redactor() *secret.Redactor { return c.red }
 
 // maxText bounds text from the PBX that the client keeps or logs: a
-// refusal, an unknown reply, a name. PBX texts are short; a hostile one
-// must not make megabyte log lines.
+// hostile one must not make megabyte log lines.
 const maxText = 256
 
 // text is text from the PBX made safe to keep or log: redacted first (a
@@ -298,11 +293,9 @@ func (c *Client) logUp(topics map[string]bool) {
 	c.lastFailure = ""
 }
 
-// logFailure logs why the attempt before retry failed and returns retry.
-// A refused login is an error every time: each brings an account lock
-// closer. Anything else is logged once per change of state: a failure of
-// the same stage, kind and PBX text as the one before goes to debug, so a
-// PBX that stays down for hours does not flood the log.
+// logFailure logs why the attempt before retry failed and returns retry:
+// a refused login every time, anything else once per change of stage,
+// kind and PBX text (ARCHITECTURE.md, The WSI session).
 func (c *Client) logFailure(e *Error, wasUp bool, retry time.Duration) time.Duration {
 	if e == nil {
 		return retry

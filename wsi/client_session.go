@@ -73,10 +73,8 @@ func (c *Client) newSession(conn *websocket.Conn, frames chan frame, done chan s
 }
 
 // deliver decodes a text frame read at `at` and sends each of its objects
-// (the framing is undocumented: see decodeNext) to out; false once done is
-// closed. The live reader and Feed both read through here. Events are
-// counted when the Handler has them: one read as the session ends may
-// never reach it.
+// (see decodeNext) to out; false once done is closed. The live reader and
+// Feed both read through here.
 func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at time.Time) bool {
 	var raw []byte
 	if c.cfg.Tap != nil {
@@ -240,11 +238,8 @@ func (c *Client) refusal(r *Reply) string {
 	return fmt.Sprintf("status %d", r.Status)
 }
 
-// Bounds on what a session holds for a PBX that sends too much: events
-// read while waiting for subscribe replies (a PBX that streams this much
-// has accepted something; the byte bound keeps large frames from making
-// it thousands), subscriptions waiting for a reply (a PBX that stopped
-// replying), queues learnt, and the length of a queue number.
+// Bounds on what a session holds for a PBX that sends too much
+// (ARCHITECTURE.md, The WSI session).
 const (
 	maxEarlyEvents  = 4096
 	maxEarlyBytes   = 64 << 20
@@ -262,9 +257,9 @@ type subscribeCommand struct {
 }
 
 // subscribeAll sends the mode's subscriptions and waits until each has an
-// outcome. The reply to subscribe is undocumented: a reply decides its
-// subscription; without one, the first event (from a PBX that has replied
-// to nothing) or SubscribeTimeout means accepted.
+// outcome. The reply to subscribe is undocumented: without one, the first
+// event or SubscribeTimeout means accepted (ARCHITECTURE.md, Readings of
+// the vendor's silent spots).
 func (s *session) subscribeAll(ctx context.Context) error {
 	c := s.c
 	var err error
@@ -294,10 +289,8 @@ func (s *session) subscribeAll(ctx context.Context) error {
 		case f.reply != nil:
 			s.handleReply(f.reply)
 		default:
-			// Events flow. A PBX that has not replied to any subscribe by
-			// now does not reply; one that did replies to each, in order,
-			// so wait for the rest (the PBX pushes each topic's snapshot
-			// right after its reply), holding the events for SessionUp.
+			// Events flow: held for SessionUp while a PBX that replied
+			// to a subscribe may still reply to the others.
 			s.early = append(s.early, f.ev)
 			s.earlyLen += f.size
 			if !s.sawReply || len(s.early) >= maxEarlyEvents || s.earlyLen >= c.maxEarlyBytes {
@@ -336,9 +329,8 @@ func (s *session) subscribe(topic, queue string) error {
 		sub.decided, sub.ok = true, true
 	}
 	s.subs = append(s.subs, sub)
-	// A PBX that never replied to a subscribe does not reply: queueing
-	// more would only grow the queue with every learnt queue. One that
-	// stopped replying must not grow it either: the oldest go, decided.
+	// Only a PBX that replies gets its replies awaited, and at most
+	// maxPending: the oldest go.
 	if !s.up || s.sawReply {
 		if len(s.pending) >= maxPending {
 			s.pending = slices.Delete(s.pending, 0, 1)
@@ -398,15 +390,9 @@ func (s *session) handleReply(r *Reply) {
 	s.publish()
 }
 
-// replied takes from pending the subscriptions a subscribe reply answers.
-// Requests carry no id, so the reply cannot say which command it answers;
-// in order of trust:
-//   - a reply that names topics answers the oldest waiting subscription of
-//     each, whatever order the PBX replies in;
-//   - a refusal whose text names a waiting topic answers that one, for a
-//     PBX that replies to refusals only;
-//   - any other reply answers the oldest waiting subscription, the order
-//     a PBX that replies to every command in turn keeps.
+// replied takes from pending the subscriptions a subscribe reply answers:
+// the topics it names, else the topic its error names, else the oldest
+// (ARCHITECTURE.md, Readings of the vendor's silent spots).
 func (s *session) replied(r *Reply) (subs []*subscription) {
 	take := func(match func(*subscription) bool) {
 		if i := slices.IndexFunc(s.pending, match); i >= 0 {

@@ -28,56 +28,30 @@ func (e *DecodeError) Error() string { return e.Reason + ": " + e.Err.Error() }
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Decode decodes one text frame. Exactly one of the results is non-nil: an
-// event, a command reply, or a *DecodeError.
-//
-// A frame that is not exactly one JSON object (RFC 8259, nesting at most
-// 10000 deep, as encoding/json accepts) is rejected as ReasonMalformedJSON.
-// A JSON object is rejected as ReasonInvalidEvent when it has neither a
-// non-empty string event_type nor command, or when a key the package
-// decodes holds a value of the wrong JSON type.
-//
-// Decoding is tolerant where PBX versions differ:
-//   - ids and other string keys accept JSON numbers (as their literal text),
-//     and the event carries QuirkVersionSpelling;
-//   - integer keys accept JSON integers and strings holding one ("21"); an
-//     empty string or null means absent (OptInt.Set false);
-//   - booleans accept true/false, 1/0 and those as strings;
-//   - call_status also accepts a boolean (early v16 sent on_call as one),
-//     passed on as "true" or "false";
-//   - null reads as an absent key; keys the events do not carry are skipped;
-//   - a key repeated in one object takes its last value, as encoding/json
-//     reads it (the vendor's own extension_created sample repeats
-//     username), and the event carries QuirkDuplicateKey;
-//   - end_reason is an older spelling of ended_reason, used when that is
-//     absent.
-//
-// Enumerations are passed as sent, except QueueCaller.Type and Reason,
-// which are lower-cased; there a value listing alternatives ("normal/callback",
-// the vendor sample's placeholder) names no single value and decodes as "".
-//
-// Strings are unescaped like encoding/json does, invalid UTF-8 included
-// (replaced by U+FFFD). Decode is safe for concurrent use and keeps no
-// reference to data. Whatever data holds, decoding it allocates at most
-// eight times its size.
+// event, a command reply, or a *DecodeError: ReasonMalformedJSON unless the
+// frame is exactly one JSON object (RFC 8259, as encoding/json accepts it);
+// ReasonInvalidEvent for an object with neither a non-empty string
+// event_type nor command, or with a key the package decodes holding a value
+// of the wrong JSON type. Every spelling PBX versions are known to send is
+// accepted (ARCHITECTURE.md, Readings of the vendor's silent spots). Decode
+// is safe for concurrent use, keeps no reference to data, and allocates at
+// most eight times data's size.
 func Decode(data []byte) (ev Event, rep *Reply, err error) {
 	ev, rep, _, err = decode(data, false)
 	return ev, rep, err
 }
 
 // decodeNext decodes the first JSON object of a text frame and returns the
-// rest of the frame after it. It is what the Client reads frames with,
-// more forgiving than Decode where the undocumented framing might differ
-// on a PBX: a leading byte order mark is skipped (RFC 8259 allows a parser
-// to ignore one), and objects sent back to back in one frame, with or
-// without white space between them, are each decoded. rest is empty when
-// the frame is done, and always after a ReasonMalformedJSON error: after a
-// syntax error nothing in the frame can be trusted.
+// rest of the frame: the Client's reading, which also skips a byte order mark
+// and takes objects sent back to back (ARCHITECTURE.md, Decoding frames).
+// rest is empty after a ReasonMalformedJSON error: nothing after a syntax
+// error can be trusted.
 func decodeNext(frame []byte) (ev Event, rep *Reply, rest []byte, err error) {
 	return decode(bytes.TrimPrefix(frame, []byte("\xef\xbb\xbf")), true)
 }
 
-// decoders are reused: the tables call into a decoder through function
-// values, so it lives on the heap, and a frame should not pay its allocation.
+// decoders are reused: the tables' function values put a decoder on the
+// heap, and a frame should not pay its allocation.
 var decoders = sync.Pool{New: func() any { return new(decoder) }}
 
 func decode(data []byte, several bool) (ev Event, rep *Reply, rest []byte, err error) {
@@ -130,9 +104,9 @@ func (d *decoder) invalidf(format string, args ...any) {
 	}
 }
 
-// frame decodes the whole frame. A frame's event_type may come after the
-// keys it governs, so a first pass finds it (cheap when it is the first key,
-// as PBXs send it) and a second pass decodes the keys for that type.
+// frame decodes the whole frame: a first pass finds the event_type (cheap
+// when it is the first key, as PBXs send it), a second decodes the keys for
+// that type. A repeated event_type: the last one decides, like any key.
 func (d *decoder) frame() (ev Event, rep *Reply) {
 	if d.peekByte() != '{' {
 		d.fail("frame is not a JSON object")
@@ -147,7 +121,6 @@ func (d *decoder) frame() (ev Event, rep *Reply) {
 				d.invalidf("event_type: want a non-empty string")
 				break
 			}
-			// Decode again as the last type, whose last occurrence agrees.
 			d.pos, d.depth, d.invalid, d.quirks, d.typeCount = start, 0, nil, 0, 0
 			ev = d.lastDec(d, d.lastType)
 		}
@@ -254,14 +227,11 @@ func (d *decoder) holdsValue() bool { // neither null nor ""
 }
 
 // entries decodes an array of objects (or of bare values, when p allows
-// them) by p. Only entries holding one of p.ids are kept: an entry the
-// collector cannot key is useless, and [{},{},...] must cost nothing.
-//
-// What an array allocates stays proportional to what it holds: the slice
-// grows as append's does to 64 entries; then the rest of the array is
-// counted, keys only, and the slice grown once to hold it all (and the
-// entry being decoded), where append's growth would allocate about five
-// times the entries' size in all.
+// them) by p, keeping only entries holding one of p.ids: an entry the
+// collector cannot key is useless, and [{},{},...] must cost nothing. Past
+// 64 entries the slice is sized once from a count of the rest, so that its
+// allocation stays proportional to what it holds (ARCHITECTURE.md, Decoding
+// frames).
 func entries[T any](d *decoder, p *plan[T]) (dst []T) {
 	arrayKey, want := d.key, "an object"
 	if p.ids == (keySet{}) {

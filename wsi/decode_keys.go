@@ -9,9 +9,9 @@ import (
 // What the decoder reads: for each event type and array entry, the keys it
 // decodes and into which field. Everything else is skipped unread.
 
-// A key numbers a name the decoder knows: a key, an event type or an
-// enumeration value. An object notes the keys it has seen in a bit set, and
-// a plan finds a key's reader by its number.
+// A key numbers a name the decoder knows (a key, an event type or an
+// enumeration value), so that objects note the keys seen in a bit set and
+// plans find a key's reader by index.
 type key uint8
 
 const kUnknown key = 0
@@ -21,9 +21,8 @@ var (
 	keySlots [512]key // keys by keyHash, open addressing; 0 is free
 )
 
-// keyHash hashes a name's length and three of its bytes: the decoder looks
-// up every key it reads, and Go's map, which hashes every byte, made that a
-// fifth of its time.
+// keyHash hashes a name's length and three of its bytes: a Go map, hashing
+// every byte, took a fifth of decoding (ARCHITECTURE.md, Decoding frames).
 func keyHash(b []byte) uint32 {
 	h := uint32(len(b)) << 24
 	if len(b) > 0 {
@@ -83,7 +82,6 @@ func compile[T any](fs fields[T], ids ...string) *plan[T] {
 // The entries of arrays.
 var (
 	queueCallers = compile(fields[QueueCaller]{
-		"position":      func(d *decoder, c *QueueCaller) { c.Position, _ = d.int() },
 		"session_id":    func(d *decoder, c *QueueCaller) { c.SessionID = d.str() },
 		"caller_number": func(d *decoder, c *QueueCaller) { c.CallerNumber = d.str() },
 		"timestamp":     func(d *decoder, c *QueueCaller) { c.Timestamp, _ = d.int() },
@@ -135,6 +133,18 @@ func event[T any, P interface {
 	}
 }
 
+// queueEvent is event for the events that name a queue by queue_id and
+// queue_number.
+func queueEvent[T any, P interface {
+	*T
+	Event
+	queue() (id, number *string)
+}](fs fields[T]) eventDecoder {
+	fs["queue_id"] = func(d *decoder, e *T) { id, _ := P(e).queue(); *id = d.str() }
+	fs["queue_number"] = func(d *decoder, e *T) { _, number := P(e).queue(); *number = d.str() }
+	return event[T, P](fs)
+}
+
 // eventTypes lists every event type the package knows, in the order of
 // KnownEventTypes: the tenant topic that carries it (the global one is
 // "global_" and the same name), and what its events carry.
@@ -143,34 +153,24 @@ var eventTypes = []struct {
 	types  []string
 	decode eventDecoder
 }{
-	{TopicQueueEvents, []string{TypeQueueStatus}, event(fields[QueueStatus]{
-		"queue_id":     func(d *decoder, e *QueueStatus) { e.QueueID = d.str() },
-		"queue_number": func(d *decoder, e *QueueStatus) { e.QueueNumber = d.str() },
+	{TopicQueueEvents, []string{TypeQueueStatus}, queueEvent(fields[QueueStatus]{
 		"queue_name":   func(d *decoder, e *QueueStatus) { e.QueueName = d.str() },
 		"waiting_list": func(d *decoder, e *QueueStatus) { e.Waiting = entries(d, queueCallers) },
 		"agents":       func(d *decoder, e *QueueStatus) { e.Agents = entries(d, queueAgents) },
 	})},
-	{TopicQueueEvents, []string{TypeQueueCallerStatus}, event(fields[QueueCallerStatus]{
-		"queue_id":        func(d *decoder, e *QueueCallerStatus) { e.QueueID = d.str() },
-		"queue_number":    func(d *decoder, e *QueueCallerStatus) { e.QueueNumber = d.str() },
+	{TopicQueueEvents, []string{TypeQueueCallerStatus}, queueEvent(fields[QueueCallerStatus]{
 		"updated_callers": func(d *decoder, e *QueueCallerStatus) { e.Callers = entries(d, queueCallers) },
 	})},
-	{TopicQueueEvents, []string{TypeQueueAgentStatus}, event(fields[QueueAgentStatus]{
-		"queue_id":       func(d *decoder, e *QueueAgentStatus) { e.QueueID = d.str() },
-		"queue_number":   func(d *decoder, e *QueueAgentStatus) { e.QueueNumber = d.str() },
+	{TopicQueueEvents, []string{TypeQueueAgentStatus}, queueEvent(fields[QueueAgentStatus]{
 		"updated_agents": func(d *decoder, e *QueueAgentStatus) { e.Updated = entries(d, queueAgents) },
 		"removed_agents": func(d *decoder, e *QueueAgentStatus) { e.Removed = entries(d, removedAgents) },
 	})},
-	{TopicQueueEvents, []string{TypeQueueSLABreached}, event(fields[QueueSLABreached]{
-		"queue_id":      func(d *decoder, e *QueueSLABreached) { e.QueueID = d.str() },
-		"queue_number":  func(d *decoder, e *QueueSLABreached) { e.QueueNumber = d.str() },
+	{TopicQueueEvents, []string{TypeQueueSLABreached}, queueEvent(fields[QueueSLABreached]{
 		"sla_time_secs": func(d *decoder, e *QueueSLABreached) { e.SLATimeSecs, _ = d.int() },
 		"timestamp":     func(d *decoder, e *QueueSLABreached) { e.Timestamp, _ = d.int() },
 	})},
-	{TopicQueueManagementEvents, []string{TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy}, event(fields[QueueManagement]{
-		"queue_number": func(d *decoder, e *QueueManagement) { e.QueueNumber = d.str() },
-		"queue_id":     func(d *decoder, e *QueueManagement) { e.QueueID = d.str() },
-		"queue_name":   func(d *decoder, e *QueueManagement) { e.QueueName = d.str() },
+	{TopicQueueManagementEvents, []string{TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy}, queueEvent(fields[QueueManagement]{
+		"queue_name": func(d *decoder, e *QueueManagement) { e.QueueName = d.str() },
 	})},
 	{TopicExtensionEvents, []string{TypeExtensionStatus}, event(fields[ExtensionStatus]{
 		"status": func(d *decoder, e *ExtensionStatus) { e.Status = entries(d, extensionStates) },
@@ -235,8 +235,7 @@ var eventTypes = []struct {
 
 var (
 	kEndedReason = keyOf("ended_reason")
-	// Made in init: decoding an event reads its event_type again
-	// (noteType), so the tables refer to themselves.
+	// Made in init: the decoders refer to them (noteType).
 	eventDecoders [256]eventDecoder // by the key of the type's name
 	eventTopics   [256]string
 	unknownEvent  eventDecoder
@@ -250,10 +249,8 @@ func init() {
 		}
 	}
 	unknownEvent = event(fields[Unknown]{})
-	// Keys the vendor documents that no event carries: known, so that a
-	// PBX repeating one is noticed (the vendor's own sample repeats
-	// username). And the enumeration values PBXs send (agent states,
-	// presence, call states, directions, outcomes): interned, so that
+	// Documented keys no event carries, known so that a repeated one is
+	// noticed (duplicate_key); and the values PBXs send, interned so that
 	// decoding them allocates nothing.
 	for _, name := range strings.Fields(`disp_name email username department enabled
 		presence_note caller_name caller callee caller_display_name callee_display_name

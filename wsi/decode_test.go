@@ -111,7 +111,7 @@ func TestDecodeVendorSamples(t *testing.T) {
 		"queue_caller_status.json": &QueueCallerStatus{
 			Header:  Header{EventType: TypeQueueCallerStatus, TenantID: "676398719834259456"},
 			QueueID: "677046776364007424",
-			Callers: []QueueCaller{{Position: 2, SessionID: "6763987198342", CallerNumber: "123456", Timestamp: 1676206249}},
+			Callers: []QueueCaller{{SessionID: "6763987198342", CallerNumber: "123456", Timestamp: 1676206249}},
 		},
 		"queue_agent_status.json": &QueueAgentStatus{
 			Header:  Header{EventType: TypeQueueAgentStatus, TenantID: "676398719834259456"},
@@ -173,7 +173,7 @@ func TestDecodeFixedSamples(t *testing.T) {
 			Header:  Header{EventType: TypeQueueStatus, TenantID: "676398719834259456"},
 			QueueID: "677046776364007424", QueueNumber: "8001", QueueName: "Sales Department",
 			Waiting: []QueueCaller{{
-				Position: 2, SessionID: "6763987198342", CallerNumber: "123456", Timestamp: 1676206249, Type: "normal",
+				SessionID: "6763987198342", CallerNumber: "123456", Timestamp: 1676206249, Type: "normal",
 			}},
 			Agents: []QueueAgent{{State: "QUEUE_CALL", Extension: "101", Timestamp: 1676206249}},
 		},
@@ -225,7 +225,7 @@ func TestDecodeFrames(t *testing.T) {
 		"queue_caller_status.json": &QueueCallerStatus{
 			Header:  Header{EventType: TypeQueueCallerStatus, TenantID: "676398719834259456"},
 			QueueID: "677046776364007424",
-			Callers: []QueueCaller{{Position: 3, SessionID: "6763987198342", CallerNumber: "+4930123456",
+			Callers: []QueueCaller{{SessionID: "6763987198342", CallerNumber: "+4930123456",
 				Timestamp: 1676206249, Type: "normal", Reason: "enqueue"}},
 		},
 	}
@@ -283,7 +283,7 @@ func TestDecodeTolerance(t *testing.T) {
 		{"numbers as strings and numbers",
 			`{"event_type":"queue_caller_status","tenant_id":"1","queue_id":2,"updated_callers":[{"session_id":"a","position":"2","timestamp":1676206249},{"session_id":"b","position":3,"timestamp":"1676206250"}]}`,
 			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus, TenantID: "1", Quirks: quirks(QuirkVersionSpelling)}, QueueID: "2",
-				Callers: []QueueCaller{{SessionID: "a", Position: 2, Timestamp: 1676206249}, {SessionID: "b", Position: 3, Timestamp: 1676206250}}}},
+				Callers: []QueueCaller{{SessionID: "a", Timestamp: 1676206249}, {SessionID: "b", Timestamp: 1676206250}}}},
 		{"caller type and reason lower-cased, placeholder dropped",
 			`{"event_type":"queue_caller_status","updated_callers":[{"type":"CallBack","reason":"Agent_Answered"},{"type":"Normal/Callback","reason":"hangup/overflow"},{"type":"normal","reason":"HANGUP"}]}`,
 			&QueueCallerStatus{Header: Header{EventType: TypeQueueCallerStatus},
@@ -457,11 +457,11 @@ func TestDecodeRejects(t *testing.T) {
 		{`{"event_type":"queue_caller_status","updated_callers":"x"}`, ReasonInvalidEvent},
 		{`{"event_type":"queue_caller_status","updated_callers":{}}`, ReasonInvalidEvent},
 		{`{"event_type":"queue_caller_status","updated_callers":[1]}`, ReasonInvalidEvent},
-		{`{"event_type":"queue_caller_status","updated_callers":[{"position":true}]}`, ReasonInvalidEvent},
-		{`{"event_type":"queue_caller_status","updated_callers":[{"position":"two"}]}`, ReasonInvalidEvent},
-		{`{"event_type":"queue_caller_status","updated_callers":[{"position":2.5}]}`, ReasonInvalidEvent},
-		{`{"event_type":"queue_caller_status","updated_callers":[{"position":" 2"}]}`, ReasonInvalidEvent},
-		{`{"event_type":"queue_caller_status","updated_callers":[{"position":1e3}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"timestamp":true}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"timestamp":"two"}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"timestamp":2.5}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"timestamp":" 2"}]}`, ReasonInvalidEvent},
+		{`{"event_type":"queue_caller_status","updated_callers":[{"timestamp":1e3}]}`, ReasonInvalidEvent},
 		{`{"event_type":"extension_status","status":[{"online":{}}]}`, ReasonInvalidEvent},
 		{`{"event_type":"extension_status","status":[{"online":2}]}`, ReasonInvalidEvent},
 		{`{"event_type":"extension_status","status":[{"online":"yes"}]}`, ReasonInvalidEvent},

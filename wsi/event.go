@@ -96,7 +96,6 @@ type QueueStatus struct {
 // QueueCaller is an entry of waiting_list or updated_callers; entries with
 // neither a session id, a caller number nor a reason are dropped.
 type QueueCaller struct {
-	Position     int64
 	SessionID    string
 	CallerNumber string
 	// Timestamp is UNIX seconds: the enqueue time in waiting_list and for
@@ -155,6 +154,13 @@ type QueueManagement struct {
 	QueueID     string // when sent
 	QueueName   string // when sent
 }
+
+// queue gives the decoder the keys that name a queue (queueEvent).
+func (e *QueueStatus) queue() (id, number *string)       { return &e.QueueID, &e.QueueNumber }
+func (e *QueueCallerStatus) queue() (id, number *string) { return &e.QueueID, &e.QueueNumber }
+func (e *QueueAgentStatus) queue() (id, number *string)  { return &e.QueueID, &e.QueueNumber }
+func (e *QueueSLABreached) queue() (id, number *string)  { return &e.QueueID, &e.QueueNumber }
+func (e *QueueManagement) queue() (id, number *string)   { return &e.QueueID, &e.QueueNumber }
 
 // ExtensionStatus (extension_status): pushed on subscribe and when an
 // extension registers or unregisters.
