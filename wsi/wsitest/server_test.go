@@ -224,7 +224,6 @@ func TestSetAuthRepliesOff(t *testing.T) {
 }
 
 func TestSubscribePermissions(t *testing.T) {
-	s := newTestServer(t)
 	type login struct{ user, pass, domain string }
 	var (
 		admin   = login{"admin", "sys", ""}
@@ -258,6 +257,9 @@ func TestSubscribePermissions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// A server each: the session of the case before may still be
+			// closing, its subscriptions listed under the same user.
+			s := newTestServer(t)
 			c := dial(t, s)
 			c.auth(tt.as.user, tt.as.pass, tt.as.domain)
 			c.send(tt.cmd)
