@@ -206,8 +206,8 @@ func newRegistry(b buildInfo) *prometheus.Registry {
 	return reg
 }
 
-// newBuildInfo is portsip_exporter_build_info with exactly the labels of
-// the design (prometheus/common's version collector adds more).
+// newBuildInfo is portsip_exporter_build_info with exactly the labels the
+// README documents (prometheus/common's version collector adds more).
 func newBuildInfo(b buildInfo) prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "portsip_exporter_build_info",

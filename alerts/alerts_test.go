@@ -18,8 +18,9 @@ const (
 	testsFile = "portsip.rules_test.yml"
 )
 
-// designAlerts is the alert table of the design contract: names,
-// severities and "for" durations are fixed because users route on them.
+// designAlerts is the alert table (README.md, "Alerts and dashboards"):
+// names, severities and "for" durations are fixed because users route on
+// them.
 var designAlerts = map[string]struct{ severity, forDuration string }{
 	"PortsipExporterDown":           {"critical", "5m"},
 	"PortsipWSIDisconnected":        {"critical", "2m"},
@@ -92,7 +93,7 @@ func TestAlertsMatchDesign(t *testing.T) {
 		seen[r.Alert]++
 		want, ok := designAlerts[r.Alert]
 		if !ok {
-			t.Errorf("%s: not an alert of the design contract", r.Alert)
+			t.Errorf("%s: not an alert of the README's table", r.Alert)
 			continue
 		}
 		if got := r.Labels["severity"]; got != want.severity {

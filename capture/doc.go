@@ -38,4 +38,5 @@
 //
 // Readers skip lines of kinds they do not know, so later versions may
 // add kinds; a change that old readers would misread raises the version.
+// ARCHITECTURE.md, "Record and replay", says how replay uses the live path.
 package capture

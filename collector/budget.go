@@ -36,7 +36,8 @@ import (
 // Agents are paid for even with --no-collector.agent-state, and waiting
 // callers, which make no series, are bounded in all queues together by
 // Limits.ActiveCalls (they are calls): so the memory the PBX can make the
-// Collector hold is bounded too, not only the series.
+// Collector hold is bounded too, not only the series. ARCHITECTURE.md,
+// "Decisions and their measured reasons", has what the budget bought.
 
 // EntitySeries is the entity of portsip_exporter_dropped_entities_total
 // that counts series the budget refused.

@@ -22,6 +22,7 @@ import (
 // sample) would make the estimate too large whenever it is the only one in
 // the window. A PBX clock set forward shows with its first sample; one
 // set back once the window has passed the smaller samples before it.
+// (ARCHITECTURE.md, "Readings of the vendor's silent spots".)
 type pbxClock struct {
 	slots  [clockSlots]clockSlot
 	known  bool

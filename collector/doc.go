@@ -59,10 +59,11 @@
 // clock. A leave of a caller never seen is counted by reason without a wait
 // observation. A change with a reason that is neither enqueue nor a
 // documented leave updates a waiting caller (the quirk caller_update) and
-// is counted under its reason. A second enqueue of a waiting caller, a
-// second leave of a caller who left and an enqueue older than the caller's
-// leave are not counted again (duplicate_event); each queue remembers its
-// last 64 leavers for this (recent.go). An answered caller whose wait was
+// is counted under its reason. A second enqueue of a waiting caller and a
+// second leave of a caller who left are not counted again
+// (duplicate_event); an enqueue older than the caller's leave is counted
+// but does not make the caller wait again. Each queue remembers its last
+// 64 leavers for this (recent.go). An answered caller whose wait was
 // within the queue's SLA time in force (the last sla_time_secs, else
 // Config.DefaultSLATime; equal included) counts in
 // answered_within_sla_total. A queue's callers_total reasons,

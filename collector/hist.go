@@ -14,8 +14,9 @@ import (
 // the largest with a factor of at most 1.1; at most 160 buckets, widened
 // beyond that; the default zero threshold). Unlike a prometheus.Histogram
 // it can be added into another: a queue known only by its id merges into
-// its numbered queue, histograms included. It is guarded by the
-// Collector's lock like the rest of the state, and copied under it.
+// its numbered queue, histograms included (ARCHITECTURE.md, "Readings of
+// the vendor's silent spots"). It is guarded by the Collector's lock like
+// the rest of the state, and copied under it.
 //
 // Observed values are never negative (waits and durations).
 type hist struct {

@@ -8,7 +8,8 @@ package collector
 // float64, appended to slices sized by the last scrape, so that the copy
 // costs little more than the bytes it moves (BenchmarkScrapeCopy). The
 // exposition (exposition.go) sorts and writes them after the lock is
-// released. Label values were made valid at ingest.
+// released. Label values were made valid at ingest. ARCHITECTURE.md, "The
+// scrape", has the designs this replaced and what each cost.
 type samples struct {
 	fams []rows // by family.idx
 	n    int    // series

@@ -17,7 +17,8 @@ import (
 //
 // The quirks change only what goes on the wire. The state and the truth
 // (QueueTruth, ExtensionTruth, CallTruth) stay what really happened, in
-// true time: that is what an exporter's numbers are compared with.
+// true time: that is what an exporter's numbers are compared with
+// (ARCHITECTURE.md, "The simulated PBX").
 type Quirks struct {
 	// LeaveRepeatsEnqueueTime: a caller's leave (agent_answered, hangup,
 	// overflow, callback) carries the caller's enqueue timestamp, not the
