@@ -79,9 +79,13 @@ func quantile(d []time.Duration, q float64) time.Duration {
 }
 
 // Ingest keeps flowing while the large PBX is scraped back to back: a
-// scrape holds the lock only to copy the state (~15 ms), so frames are
-// applied within 100 ms of arriving. Holding it across the sort, the
-// encoding and the compression would make most of them wait for it.
+// scrape holds the lock only to copy the state (~15 ms of a ~130 ms
+// scrape), so most frames do not wait for it at all. Holding it across
+// the sort, the encoding and the compression would make the typical frame
+// wait half a scrape. The median decides: on a loaded machine the tail
+// measures the scheduler (a p99 of 45 ms alone, 180 ms beside other
+// builds), and the absolute lag (under 100 ms on the machine of
+// BENCHMARKS.md) is BenchmarkIngestLag's to measure.
 func TestIngestLagDuringScrapes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the large PBX")
@@ -89,13 +93,11 @@ func TestIngestLagDuringScrapes(t *testing.T) {
 	e := newBenchExporter(t, benchpbx.Large)
 	lags, perScrape := ingestLag(t, e, 12)
 	slices.Sort(lags)
-	p99, worst := quantile(lags, 0.99), lags[len(lags)-1]
+	median := quantile(lags, 0.5)
 	t.Logf("%d frames during 12 scrapes of %s each: lag median %s, p99 %s, max %s",
-		len(lags), perScrape.Round(time.Millisecond), quantile(lags, 0.5), p99, worst)
-	// The 99th percentile: one stall of the machine (shared, loaded) may
-	// hold up a frame or two without saying anything of the exporter.
-	if p99 > 100*time.Millisecond {
-		t.Errorf("99%% of frames applied within %s of arriving, want 100 ms", p99)
+		len(lags), perScrape.Round(time.Millisecond), median, quantile(lags, 0.99), lags[len(lags)-1])
+	if median > perScrape/8 {
+		t.Errorf("half the frames waited over %s, an eighth of a scrape (%s): ingest waits for scrapes", median, perScrape)
 	}
 }
 
