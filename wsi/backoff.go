@@ -6,12 +6,9 @@ import (
 	"time"
 )
 
-// backoff is exponential back-off with jitter: the n-th delay is drawn
-// from [d/2, d), where d = initial * 2^n capped at max, or from [d, 5d/4)
-// with floor. Equal rather than full jitter keeps a floor under every
-// delay, so a PBX that refuses everything is never hammered, while still
-// spreading the reconnects of many exporters after a PBX restart; a
-// refused login needs the step itself as the floor ("at least a minute").
+// backoff is exponential back-off with equal jitter: the n-th delay is
+// drawn from [d/2, d), where d = initial * 2^n capped at max, or from
+// [d, 5d/4) with floor (ARCHITECTURE.md, The WSI session).
 type backoff struct {
 	initial, max time.Duration
 	floor        bool

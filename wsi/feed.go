@@ -63,14 +63,11 @@ func NewReplay(cfg Config) (*Client, error) {
 }
 
 // Feed runs recorded Records through exactly the path a live frame takes
-// after the socket (see the package doc), the recorded boundaries
-// standing in for what only a connection knows: an up record for a
-// subscribe timeout, a down record for the end of an attempt. An event's
-// Received is its Record's Time, so that Stats (a collector's
-// StatsSource) count as they did live. Feed returns when records run out
-// or ctx is done, leaving the last session as it was (up, if it was up
-// when the recording stopped). records is read from another goroutine;
-// it should stop when ctx is done.
+// after the socket; an up record stands for a subscribe timeout, a down
+// record for the end of an attempt, and an event's Received is its
+// Record's Time, so that Stats count as they did live. Feed returns when
+// records run out or ctx is done, leaving the last session as it was.
+// records is read from another goroutine; it should stop when ctx is done.
 func (c *Client) Feed(ctx context.Context, records iter.Seq[Record], h Handler) error {
 	in, done, fed := make(chan frame, 16), make(chan struct{}), make(chan struct{})
 	go func() {
