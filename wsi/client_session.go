@@ -43,7 +43,7 @@ type subscription struct {
 
 // session is one connection to the PBX (conn.go), or one recorded attempt
 // (Feed: conn is nil). The goroutine that opened it runs the protocol
-// (ARCHITECTURE.md has the state machine).
+// (ARCHITECTURE.md, The WSI session).
 type session struct {
 	c    *Client
 	conn *websocket.Conn
@@ -258,8 +258,8 @@ type subscribeCommand struct {
 
 // subscribeAll sends the mode's subscriptions and waits until each has an
 // outcome. The reply to subscribe is undocumented: without one, the first
-// event or SubscribeTimeout means accepted (ARCHITECTURE.md, Readings of
-// the vendor's silent spots).
+// event or SubscribeTimeout means accepted (ARCHITECTURE.md, The WSI
+// session).
 func (s *session) subscribeAll(ctx context.Context) error {
 	c := s.c
 	var err error
@@ -392,7 +392,7 @@ func (s *session) handleReply(r *Reply) {
 
 // replied takes from pending the subscriptions a subscribe reply answers:
 // the topics it names, else the topic its error names, else the oldest
-// (ARCHITECTURE.md, Readings of the vendor's silent spots).
+// (ARCHITECTURE.md, The WSI session).
 func (s *session) replied(r *Reply) (subs []*subscription) {
 	take := func(match func(*subscription) bool) {
 		if i := slices.IndexFunc(s.pending, match); i >= 0 {

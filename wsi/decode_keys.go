@@ -22,7 +22,8 @@ var (
 )
 
 // keyHash hashes a name's length and three of its bytes: a Go map, hashing
-// every byte, took a fifth of decoding (ARCHITECTURE.md, Decoding frames).
+// every byte, took a fifth of decoding (ARCHITECTURE.md, Decisions and
+// their measured reasons).
 func keyHash(b []byte) uint32 {
 	h := uint32(len(b)) << 24
 	if len(b) > 0 {
