@@ -1,10 +1,14 @@
 package collector
 
 import (
+	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/benchpbx"
 )
 
 // BenchmarkScrape is the exporter's scrape of the large PBX without HTTP:
@@ -26,13 +30,23 @@ func BenchmarkScrape(b *testing.B) {
 // the Collector's lock, and so stalls ingest: the copy of the state. The
 // sort and the encoding follow after the lock is released;
 // BenchmarkCollect is the whole scrape.
+// At 1x and 3x the large PBX: the lock is held in proportion to the
+// state.
 func BenchmarkScrapeCopy(b *testing.B) {
-	c, _ := benchCollector(b, largePBX)
-	rows := 0
-	for b.Loop() {
-		rows = c.copyState().n
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
+			c := New(Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30,
+				Limits: Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(someStats))
+			c.SessionUp(sessionWith())
+			benchpbx.Large.Times(n).Load(c, time.Now())
+			rows := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				rows = c.copyState().n
+			}
+			b.ReportMetric(float64(rows), "series")
+		})
 	}
-	b.ReportMetric(float64(rows), "series")
 }
 
 // BenchmarkScrapeSort is the sort of a copy, as a registry orders the
