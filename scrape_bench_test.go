@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,9 @@ func loadedCollector(size benchpbx.Size) *collector.Collector {
 		Limits: collector.Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(benchStats))
 	col.SessionUp(wsi.Session{Topics: map[string]bool{wsi.TopicGlobalQueueEvents: true}})
 	size.Load(col, time.Now())
+	// The events' garbage is collected here, not during the first
+	// scrape measured.
+	runtime.GC()
 	return col
 }
 
