@@ -140,14 +140,15 @@ func (s *samples) sort() (dups int) {
 			r.order[j] = int32(j)
 		}
 		k := len(f.ids)
+		sc.grp = slices.Grow(sc.grp[:0], n)[:n]
+		clear(sc.grp)
 		for j := k - 1; j >= 0 && n > 1; j-- {
 			sc.byLabel(r, k, j)
 		}
-		ls := r.labels
+		// Series of the same group repeat one another's labels.
 		w := 1
 		for j := 1; j < n; j++ {
-			a, b := int(r.order[w-1])*k, int(r.order[j])*k
-			if slices.Equal(ls[a:a+k], ls[b:b+k]) {
+			if sc.grp[r.order[w-1]] == sc.grp[r.order[j]] {
 				dups++
 				continue
 			}
@@ -168,6 +169,11 @@ type sortScratch struct {
 	byValue  []uint32 // indexes in distinct, sorted by value
 	counts   []int32
 	tmp      []int32
+	// grp numbers the series by the labels sorted by so far: series
+	// have the same number when those labels are the same. It finds the
+	// duplicates without reading the labels again (comparing them took
+	// a fifth of the sort at 3x the large PBX).
+	grp []uint32
 }
 
 // byLabel sorts r.order by the j-th label (of k), stably.
@@ -221,6 +227,16 @@ func (sc *sortScratch) byLabel(r *rows, k, j int) {
 		*c++
 	}
 	sc.byValue, sc.ranks, sc.counts = byValue, ranks, counts
+	// Series equal by this label and the ones before are now adjacent.
+	grp := sc.grp
+	var g, prev uint32
+	for x, i := range out {
+		old := grp[i]
+		if x > 0 && (ids[i] != ids[out[x-1]] || old != prev) {
+			g++
+		}
+		prev, grp[i] = old, g
+	}
 	r.order, sc.tmp = out, r.order
 }
 

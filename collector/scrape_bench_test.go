@@ -50,15 +50,22 @@ func BenchmarkScrapeCopy(b *testing.B) {
 }
 
 // BenchmarkScrapeSort is the sort of a copy, as a registry orders the
-// series.
+// series, at 1x and 3x the large PBX.
 func BenchmarkScrapeSort(b *testing.B) {
-	c, _ := benchCollector(b, largePBX)
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		s := c.copyState()
-		b.StartTimer()
-		s.sort()
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
+			c := New(Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30,
+				Limits: Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(someStats))
+			c.SessionUp(sessionWith())
+			benchpbx.Large.Times(n).Load(c, time.Now())
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				s := c.copyState()
+				b.StartTimer()
+				s.sort()
+			}
+		})
 	}
 }
 
