@@ -264,12 +264,17 @@ func TestSortOrdersAsRegistry(t *testing.T) {
 	}
 	s := newSamples(nil)
 	for range 20_000 {
-		s.add(mAgentState, 1, word(), word(), word(), word())
+		// The sort keeps the ranks of a label of many values for the
+		// next family: mAgentChanged's values are all mAgentState's,
+		// mQueueOldest's are not.
+		tenant, queue, agent := word(), word(), word()
+		s.add(mAgentState, 1, tenant, queue, agent, word())
+		s.add(mAgentChanged, 1, tenant, queue, agent)
 		s.add(mQueueOldest, 1, word(), word())
 	}
 	dups := s.sort()
 	total := 0
-	for _, f := range []*family{mAgentState, mQueueOldest} {
+	for _, f := range []*family{mAgentState, mAgentChanged, mQueueOldest} {
 		rs := &s.fams[f.idx]
 		k := len(f.ids)
 		total += 20_000 - len(rs.order)
