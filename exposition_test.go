@@ -37,7 +37,7 @@ func exposedCollector(t *testing.T) *collector.Collector {
 	for i := range 300 {
 		col.HandleEvent(&wsi.CallCDR{Header: wsi.Header{EventType: wsi.TypeCallCDR, TenantID: "880000000000000001"},
 			SessionID: fmt.Sprint("cdr", i), Direction: "in", CallStatus: "answered",
-			StartTime: ts - 900, RingTime: ts - 900, AnsweredTime: ts - 900 + int64(i%40), EndedTime: ts - 900 + int64(i%40+i*3),
+			RingTime: ts - 900, AnsweredTime: ts - 900 + int64(i%40), EndedTime: ts - 900 + int64(i%40+i*3),
 			EndedReason: "caller_disconnected"})
 	}
 	return col

@@ -52,7 +52,7 @@ func benchEvents() map[string][]wsi.Event {
 		"call_start+call_cdr": {
 			&wsi.CallStart{Header: h(wsi.TypeCallStart), SessionID: "bench-call", Direction: "in"},
 			&wsi.CallCDR{Header: h(wsi.TypeCallCDR), SessionID: "bench-call", TenantName: "Tenant 1", Direction: "in",
-				CallStatus: "answered", StartTime: ts, RingTime: ts + 1, AnsweredTime: ts + 5, EndedTime: ts + 65,
+				CallStatus: "answered", RingTime: ts + 1, AnsweredTime: ts + 5, EndedTime: ts + 65,
 				TalkDuration: wsi.OptInt{Value: 60, Set: true}, RingDuration: wsi.OptInt{Value: 4, Set: true},
 				EndedReason: "callee_disconnected", TrunkName: "122:883631675865563136"},
 		},

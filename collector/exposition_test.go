@@ -46,7 +46,7 @@ func exposed(t *testing.T) *harness {
 	h.clock.Advance(1234567 * time.Nanosecond)
 	for i := range 200 {
 		h.apply(&wsi.CallCDR{Header: hdr(wsi.TypeCallCDR), SessionID: fmt.Sprint("cdr", i), Direction: "in",
-			CallStatus: "answered", StartTime: h.clock.Unix(-900), RingTime: h.clock.Unix(-900), AnsweredTime: h.clock.Unix(int64(-900 + i%40)),
+			CallStatus: "answered", RingTime: h.clock.Unix(-900), AnsweredTime: h.clock.Unix(int64(-900 + i%40)),
 			EndedTime: h.clock.Unix(int64(-900 + i%40 + i*7)), EndedReason: "caller_disconnected"})
 	}
 	return h

@@ -105,7 +105,7 @@ func TestExtensionManagement(t *testing.T) {
 	h := newHarness(t)
 	mgmt := func(typ, n string) *wsi.ExtensionManagement {
 		return &wsi.ExtensionManagement{Header: wsi.Header{EventType: typ, TenantID: "883634229655633920"},
-			ExtensionNumber: n, ExtensionID: "823634238409396"}
+			ExtensionNumber: n}
 	}
 	const t1 = `tenant_id="883634229655633920"`
 	// From the first event every type is there, so rate() sees the first
@@ -180,17 +180,17 @@ func TestCallsStartAndCDR(t *testing.T) {
 
 	h.apply(
 		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "798119942409949184", TenantName: "Test Co",
-			StartTime: base + 1000, RingTime: base + 1001, AnsweredTime: base + 1005, EndedTime: base + 1026,
+			RingTime: base + 1001, AnsweredTime: base + 1005, EndedTime: base + 1026,
 			RingDuration: wsi.OptInt{Value: 4, Set: true}, TalkDuration: wsi.OptInt{Value: 21, Set: true},
 			CallStatus: "answered", EndedReason: "callee_disconnected", Direction: "ext", TrunkName: ""},
 		// Oldest servers: no durations, no call_status; derived from times.
-		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s2", StartTime: base + 2000, RingTime: base + 2002,
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s2", RingTime: base + 2002,
 			AnsweredTime: base + 2010, EndedTime: base + 2100, EndedReason: "callee_disconnect", Direction: "in",
 			TrunkName: "122:883631675865563136"},
-		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s3", StartTime: base + 3000, RingTime: base + 3001,
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s3", RingTime: base + 3001,
 			AnsweredTime: 0, EndedTime: base + 3031, EndedReason: "None", Direction: "out", TrunkName: "122:1"},
 		// A call that never rang and failed; status as sent.
-		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s4", StartTime: base + 4000, EndedTime: base + 4000,
+		&wsi.CallCDR{Header: cdrHdr(wsi.TypeCallCDR), SessionID: "s4", EndedTime: base + 4000,
 			CallStatus: "fail", Direction: "inbound_outbound", RingDuration: wsi.OptInt{Set: true}},
 	)
 	h.expect(t, `
@@ -345,7 +345,7 @@ func TestIgnoredEventsChangeNothing(t *testing.T) {
 	h.HandleEvent(nil)
 	h.apply(
 		&wsi.Unknown{Header: hdr("brand_new_event")},
-		&wsi.CDRTarget{Header: hdr(wsi.TypeCDRTargetAnswer), SessionID: "s1"},
+		&wsi.CDRTarget{Header: hdr(wsi.TypeCDRTargetAnswer)},
 	)
 	after, err := h.reg.Gather()
 	if err != nil {

@@ -102,7 +102,7 @@ func (r *fuzzReader) event() wsi.Event {
 		return &wsi.CallStart{Header: h, SessionID: r.str(), CDRID: r.str(), Direction: r.str()}
 	case 11:
 		return &wsi.CallCDR{Header: h, SessionID: r.str(), TenantName: r.str(), Direction: r.str(), CallStatus: r.str(),
-			EndedReason: r.str(), TrunkName: r.str(), StartTime: r.int(), RingTime: r.int(), AnsweredTime: r.int(),
+			EndedReason: r.str(), TrunkName: r.str(), RingTime: r.int(), AnsweredTime: r.int(),
 			EndedTime: r.int(), TalkDuration: wsi.OptInt{Value: r.int(), Set: n%2 == 0}, RingDuration: wsi.OptInt{Value: r.int(), Set: n > 1}}
 	default:
 		if ev, _, err := wsi.Decode([]byte(r.str())); err == nil {

@@ -196,7 +196,7 @@ var eventTypes = []struct {
 	})},
 	{"extension_management_events", []string{TypeExtensionCreated, TypeExtensionUpdated, TypeExtensionDestroyed}, event(fields[ExtensionManagement]{
 		"extension_number": func(d *decoder, e *ExtensionManagement) { e.ExtensionNumber = d.str() },
-		"extension_id":     func(d *decoder, e *ExtensionManagement) { e.ExtensionID = d.str() },
+		"extension_id":     func(d *decoder, _ *ExtensionManagement) { d.idOnly() },
 	})},
 	{TopicCDREvents, []string{TypeCallStart, TypeCallUpdateInfo}, event(fields[CallStart]{
 		"time":       func(d *decoder, e *CallStart) { e.Time, _ = d.int() },
@@ -210,7 +210,6 @@ var eventTypes = []struct {
 		"session_id":    func(d *decoder, e *CallCDR) { e.SessionID = d.str() },
 		"call_id":       func(d *decoder, e *CallCDR) { e.CallID = d.str() },
 		"cdr_id":        func(d *decoder, e *CallCDR) { e.CDRID = d.str() },
-		"start_time":    func(d *decoder, e *CallCDR) { e.StartTime, _ = d.int() },
 		"ring_time":     func(d *decoder, e *CallCDR) { e.RingTime, _ = d.int() },
 		"answered_time": func(d *decoder, e *CallCDR) { e.AnsweredTime, _ = d.int() },
 		"ended_time":    func(d *decoder, e *CallCDR) { e.EndedTime, _ = d.int() },
@@ -228,9 +227,9 @@ var eventTypes = []struct {
 	})},
 	{TopicCDREvents, []string{TypeCDRTargetAdd, TypeCDRTargetRinging, TypeCDRTargetAnswer,
 		TypeCDRTargetNoAnswer, TypeCDRTargetFail, TypeCDRTargetEnd}, event(fields[CDRTarget]{
-		"session_id": func(d *decoder, e *CDRTarget) { e.SessionID = d.str() },
-		"cdr_id":     func(d *decoder, e *CDRTarget) { e.CDRID = d.str() },
-		"call_id":    func(d *decoder, e *CDRTarget) { e.CallID = d.str() },
+		"session_id": func(d *decoder, _ *CDRTarget) { d.idOnly() },
+		"cdr_id":     func(d *decoder, _ *CDRTarget) { d.idOnly() },
+		"call_id":    func(d *decoder, _ *CDRTarget) { d.idOnly() },
 	})},
 }
 

@@ -217,7 +217,6 @@ type AgentQueueState struct {
 type ExtensionManagement struct {
 	Header
 	ExtensionNumber string
-	ExtensionID     string
 }
 
 // CallStart is call_start or call_update_info (see Header.EventType).
@@ -237,8 +236,7 @@ type CallCDR struct {
 	SessionID    string
 	CallID       string
 	CDRID        string
-	StartTime    int64 // UNIX seconds; 0 when it did not happen
-	RingTime     int64
+	RingTime     int64 // UNIX seconds; 0 when it did not happen
 	AnsweredTime int64
 	EndedTime    int64
 	RingDuration OptInt
@@ -250,12 +248,9 @@ type CallCDR struct {
 }
 
 // CDRTarget is a cdr_target_* event (newer servers): one target of a call
-// changed. The target's own keys are not decoded.
+// changed: counted by type; its keys are read only for their spelling.
 type CDRTarget struct {
 	Header
-	SessionID string
-	CDRID     string
-	CallID    string
 }
 
 // Unknown is an event whose event_type this package does not know. It is

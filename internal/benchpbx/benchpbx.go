@@ -72,7 +72,7 @@ func (p Size) Load(h interface{ HandleEvent(wsi.Event) }, now time.Time) {
 			h.HandleEvent(&wsi.CallStart{Header: wsi.Header{EventType: wsi.TypeCallStart, TenantID: t}, SessionID: sid, Direction: dir})
 			h.HandleEvent(&wsi.CallStart{Header: wsi.Header{EventType: wsi.TypeCallStart, TenantID: t}, SessionID: sid + "x", Direction: dir})
 			h.HandleEvent(&wsi.CallCDR{Header: wsi.Header{EventType: wsi.TypeCallCDR, TenantID: t}, TenantName: fmt.Sprint("Tenant ", ti),
-				SessionID: sid, Direction: dir, StartTime: ts, RingTime: ts + 1, AnsweredTime: ts + 6, EndedTime: ts + 100,
+				SessionID: sid, Direction: dir, RingTime: ts + 1, AnsweredTime: ts + 6, EndedTime: ts + 100,
 				EndedReason: "caller_disconnected", TrunkName: "trunk1:123"})
 		}
 	}

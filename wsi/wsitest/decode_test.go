@@ -1,6 +1,7 @@
 package wsitest_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -27,9 +28,11 @@ func TestFramesDecode(t *testing.T) {
 			if e.QueueID == "" || len(e.Callers) != 1 || e.Callers[0].Timestamp == 0 {
 				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
 			}
-		case *wsi.CDRTarget:
-			if e.SessionID == "" || e.CDRID == "" || e.CallID == "" {
-				t.Fatalf("frame %d %s decoded as %+v", i, f, e)
+		case *wsi.CDRTarget: // the ids are not decoded: nothing reads them
+			for _, key := range []string{`"session_id":"`, `"cdr_id":"`, `"call_id":"`} {
+				if !bytes.Contains(f, []byte(key)) {
+					t.Fatalf("frame %d %s has no %s", i, f, key)
+				}
 			}
 		case *wsi.CallCDR:
 			if e.TenantName == "" || e.CallStatus == "" || !e.TalkDuration.Set || !e.RingDuration.Set || e.EndedTime == 0 {
