@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,17 @@ func FuzzApply(f *testing.F) {
 		}
 		checkBounded(t, c)
 		checkBudget(t, c, mfs)
+		// /metrics is written from a snapshot, not through the registry:
+		// whatever the events made, it must say what the registry says.
+		for _, format := range formats {
+			var got bytes.Buffer
+			if err := c.Snapshot().WriteTo(&got, format, nil, nil); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+			if want := encodeAll(t, mfs, format); !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("%s: WriteTo differs from expfmt of the registry:\n%s", format, firstDiff(got.Bytes(), want))
+			}
+		}
 		for _, mf := range mfs {
 			for _, m := range mf.GetMetric() {
 				for _, l := range m.GetLabel() {
