@@ -111,8 +111,9 @@ func (h *harness) expect(t *testing.T, want string, names ...string) {
 	}
 }
 
-// value returns the single sample of a family matching the label pairs.
-func (h *harness) value(t *testing.T, name string, labels ...string) float64 {
+// metric returns the first series of a family whose labels include the
+// given name/value pairs, or nil.
+func (h *harness) metric(t *testing.T, name string, labels ...string) *dto.Metric {
 	t.Helper()
 	mfs, err := h.reg.Gather()
 	if err != nil {
@@ -135,17 +136,28 @@ func (h *harness) value(t *testing.T, name string, labels ...string) float64 {
 					continue metrics
 				}
 			}
-			switch {
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
+			return m
 		}
 	}
-	t.Fatalf("%s%v: no such series", name, labels)
+	return nil
+}
+
+// value returns the single sample of a family matching the label pairs
+// (a histogram's count).
+func (h *harness) value(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	m := h.metric(t, name, labels...)
+	switch {
+	case m == nil:
+		t.Fatalf("%s%v: no such series", name, labels)
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	t.Fatalf("%s%v: neither gauge, counter nor histogram", name, labels)
 	return 0
 }
 

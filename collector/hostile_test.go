@@ -154,8 +154,7 @@ func TestQueuesForgotten(t *testing.T) {
 		callers("Q3", callerEv("s3", "enqueue", ts)))
 	h.apply(&wsi.QueueManagement{Header: hdr(wsi.TypeQueueDestroy), QueueNumber: "8001"})
 	counted := func(q string) bool {
-		_, ok := findSeries(t, h, "portsip_queue_callers_total", "queue", q, "reason", "enqueue")
-		return ok
+		return h.metric(t, "portsip_queue_callers_total", "queue", q, "reason", "enqueue") != nil
 	}
 
 	// Nine minutes on, the destroyed queue's counters are still there to
@@ -200,62 +199,6 @@ func TestQueuesForgotten(t *testing.T) {
 	if got := h.value(t, "portsip_queue_callers_total", "queue", "id:Q3", "reason", "enqueue"); got != 1 {
 		t.Errorf("queue named again counts %v enqueues, want 1", got)
 	}
-}
-
-// histSum is the sum and count of a histogram series.
-func histSum(t *testing.T, h *harness, name string, labels ...string) (float64, uint64) {
-	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue next
-				}
-			}
-			return m.GetHistogram().GetSampleSum(), m.GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatalf("no %s%v", name, labels)
-	return 0, 0
-}
-
-func findSeries(t *testing.T, h *harness, name string, labels ...string) (float64, bool) {
-	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue next
-				}
-			}
-			return 0, true
-		}
-	}
-	return 0, false
 }
 
 // Waiting callers are calls: all queues together hold at most
@@ -316,7 +259,8 @@ func TestImplausibleValues(t *testing.T) {
 	// A leave timestamp far away: the wait ends when it arrived.
 	h.apply(&wsi.QueueCallerStatus{Header: at(wsi.TypeQueueCallerStatus, h.clock.t), QueueID: "Q2",
 		Callers: []wsi.QueueCaller{callerEv("w1", "agent_answered", math.MaxInt64)}})
-	if sum, n := histSum(t, h, "portsip_queue_wait_seconds", "queue", "8002", "outcome", "answered"); sum != 30 || n != 1 {
+	wait := h.metric(t, "portsip_queue_wait_seconds", "queue", "8002", "outcome", "answered").GetHistogram()
+	if sum, n := wait.GetSampleSum(), wait.GetSampleCount(); sum != 30 || n != 1 {
 		t.Errorf("wait %v s in %d observations, want 30 s in 1", sum, n)
 	}
 	// An enqueue two days ahead, an SLA time of 2^62, an agent's time in

@@ -26,6 +26,16 @@ func BenchmarkScrape(b *testing.B) {
 	}
 }
 
+// largePBXTimes is a Collector holding n times the large PBX, its limits
+// lifted above it.
+func largePBXTimes(n int) *Collector {
+	c := New(Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30,
+		Limits: Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(someStats))
+	c.SessionUp(sessionWith())
+	benchpbx.Large.Times(n).Load(c, time.Now())
+	return c
+}
+
 // BenchmarkScrapeCopy is the part of a scrape of the large PBX that holds
 // the Collector's lock, and so stalls ingest: the copy of the state. The
 // sort and the encoding follow after the lock is released;
@@ -35,10 +45,7 @@ func BenchmarkScrape(b *testing.B) {
 func BenchmarkScrapeCopy(b *testing.B) {
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
-			c := New(Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30,
-				Limits: Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(someStats))
-			c.SessionUp(sessionWith())
-			benchpbx.Large.Times(n).Load(c, time.Now())
+			c := largePBXTimes(n)
 			rows := 0
 			b.ReportAllocs()
 			for b.Loop() {
@@ -54,10 +61,7 @@ func BenchmarkScrapeCopy(b *testing.B) {
 func BenchmarkScrapeSort(b *testing.B) {
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("size=%dx", n), func(b *testing.B) {
-			c := New(Config{AgentState: true, ExtensionState: true, MaxSeries: 1 << 30,
-				Limits: Limits{Queues: 1 << 20, Extensions: 1 << 20}}, statsFunc(someStats))
-			c.SessionUp(sessionWith())
-			benchpbx.Large.Times(n).Load(c, time.Now())
+			c := largePBXTimes(n)
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()

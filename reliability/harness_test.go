@@ -261,19 +261,9 @@ func (s scrape) find(name string, labels ...string) (v float64, ok bool) {
 	if mf == nil {
 		return 0, false
 	}
-next:
 	for _, m := range mf.GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-					found = true
-					break
-				}
-			}
-			if !found {
-				continue next
-			}
+		if !hasLabels(m, labels...) {
+			continue
 		}
 		switch {
 		case m.Counter != nil:
@@ -287,6 +277,18 @@ next:
 		}
 	}
 	return 0, false
+}
+
+// hasLabels reports whether m's labels include the name/value pairs.
+func hasLabels(m *dto.Metric, labels ...string) bool {
+	for i := 0; i+1 < len(labels); i += 2 {
+		if !slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool {
+			return lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // value is find for a series that must exist; a missing one is 0 and a
@@ -465,16 +467,9 @@ func sumFamily(mfs []*dto.MetricFamily, name string, labels ...string) float64 {
 		if mf.GetName() != name {
 			continue
 		}
-	next:
 		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-				}
-				if !found {
-					continue next
-				}
+			if !hasLabels(m, labels...) {
+				continue
 			}
 			switch {
 			case m.Counter != nil:

@@ -110,18 +110,8 @@ func (s scrape) histogram(name string, labels ...string) (count uint64, sum floa
 	if mf == nil {
 		return 0, 0
 	}
-next:
 	for _, m := range mf.GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-			}
-			if !found {
-				continue next
-			}
-		}
-		if h := m.GetHistogram(); h != nil {
+		if h := m.GetHistogram(); h != nil && hasLabels(m, labels...) {
 			return h.GetSampleCount(), h.GetSampleSum()
 		}
 	}
