@@ -16,9 +16,9 @@ import (
 )
 
 // frame is one object of a text frame (an event or a reply) on its way
-// from the reader, or Feed, to the session goroutine. raw, on the first
-// object, is the whole frame for the Tap (alone when nothing in it was
-// usable); err and up are a recording's session boundaries.
+// from the reader, or Feed, to the session goroutine; or, alone, raw: a
+// whole frame for the Tap, ahead of its objects; or err or up: a
+// recording's session boundaries.
 type frame struct {
 	ev    Event
 	reply *Reply
@@ -72,16 +72,16 @@ func (c *Client) newSession(conn *websocket.Conn, frames chan frame, done chan s
 	return &session{c: c, conn: conn, frames: frames, done: done, queues: map[string]*subscription{}}
 }
 
-// deliver decodes a text frame read at `at` and sends each of its objects
-// (see decodeNext) to out; false once done is closed. The live reader and
-// Feed both read through here.
+// deliver sends a text frame read at `at` to out, whole for the Tap (a
+// clone: the reader's buffer is reused), then each of its objects (see
+// decodeNext); false once done is closed. The live reader and Feed both
+// read through here.
 func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at time.Time) bool {
-	var raw []byte
-	if c.cfg.Tap != nil {
-		raw = bytes.Clone(data) // the reader's buffer is reused
+	if c.cfg.Tap != nil && !send(out, done, frame{raw: bytes.Clone(data), at: at}) {
+		return false
 	}
 	for more := true; more; more = len(data) > 0 {
-		f := frame{size: len(data), raw: raw, at: at}
+		f := frame{size: len(data), at: at}
 		var err error
 		f.ev, f.reply, data, err = decodeNext(data)
 		f.size -= len(data)
@@ -97,9 +97,8 @@ func (c *Client) deliver(out chan<- frame, done <-chan struct{}, data []byte, at
 		if !send(out, done, f) {
 			return false
 		}
-		raw = nil
 	}
-	return raw == nil || send(out, done, frame{raw: raw, at: at})
+	return true
 }
 
 // send sends f to out unless done is closed first.
