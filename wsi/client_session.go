@@ -261,20 +261,16 @@ type subscribeCommand struct {
 // session).
 func (s *session) subscribeAll(ctx context.Context) error {
 	c := s.c
-	var err error
 	for _, t := range c.cfg.topics() {
 		queues := []string{""}
 		if t == TopicQueueEvents {
 			queues = c.cfg.Queues
 		}
 		for _, q := range queues {
-			if err == nil {
-				err = s.subscribe(t, q)
+			if err := s.subscribe(t, q); err != nil {
+				return s.broke(ctx, StageSubscribe, KindPermission, fmt.Errorf("sending subscribe: %w", err))
 			}
 		}
-	}
-	if err != nil {
-		return s.broke(ctx, StageSubscribe, KindPermission, fmt.Errorf("sending subscribe: %w", err))
 	}
 	timer := s.after(c.cfg.SubscribeTimeout)
 	for !s.decided() {
