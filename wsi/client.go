@@ -95,16 +95,13 @@ func New(cfg Config) (*Client, error) {
 		global: cfg.Domain == "", learn: cfg.Domain != "" && len(cfg.Queues) == 0, tenants: map[string]bool{},
 		sleep: sleepCtx, maxEarlyBytes: maxEarlyBytes, refusals: map[string]string{},
 		stats: Stats{
-			ConnectionErrors: zeroCounts(Stages), InvalidMessages: zeroCounts(InvalidReasons),
-			Events:  zeroCounts(append(slices.Clone(KnownEventTypes), TypeOther)),
-			Ignored: zeroCounts(IgnoredReasons), Subscriptions: map[string]bool{},
+			ConnectionErrors: zeroed[uint64](Stages), InvalidMessages: zeroed[uint64](InvalidReasons),
+			Events:  zeroed[uint64](append(slices.Clone(KnownEventTypes), TypeOther)),
+			Ignored: zeroed[uint64](IgnoredReasons), Subscriptions: zeroed[bool](cfg.topics()),
 		},
 	}
 	for _, t := range cfg.Tenants {
 		c.tenants[t] = true
-	}
-	for _, t := range cfg.topics() {
-		c.stats.Subscriptions[t] = false
 	}
 	if cfg.TLS.InsecureSkipVerify {
 		c.log.Warn("TLS certificate verification of the PBX is disabled: anyone on the path can impersonate it and read the password", "url", cfg.URL)
@@ -136,10 +133,12 @@ func clip(s string, n int) string {
 	return s[:i] + "…"
 }
 
-func zeroCounts(keys []string) map[string]uint64 {
-	m := make(map[string]uint64, len(keys))
+// zeroed maps each of keys to the zero V.
+func zeroed[V any](keys []string) map[string]V {
+	m := make(map[string]V, len(keys))
+	var zero V
 	for _, k := range keys {
-		m[k] = 0
+		m[k] = zero
 	}
 	return m
 }

@@ -32,10 +32,7 @@ func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*C
 	if h == nil {
 		h = nopHandler{}
 	}
-	ch := &checkHandler{Handler: h, types: map[string]int{}, tenants: map[string]int{}}
-	for _, t := range c.cfg.Tenants {
-		ch.tenants[t] = 0
-	}
+	ch := &checkHandler{Handler: h, types: map[string]int{}, tenants: zeroed[int](c.cfg.Tenants)}
 	s, _, err := c.attempt(ctx, ch, max(listen, 1), nil)
 	if errors.Is(err, errStopped) {
 		err = nil
