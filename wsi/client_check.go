@@ -54,22 +54,18 @@ func (c *Client) Check(ctx context.Context, listen time.Duration, h Handler) (*C
 		res.Topics[sub.topic] = r
 	}
 	for typ, n := range ch.types {
-		if r, ok := res.Topics[c.topicOf(typ)]; ok {
+		// The topic that carries the type, in this client's mode.
+		topic := eventTopics[lookup([]byte(typ))]
+		if topic != "" && c.global {
+			topic = "global_" + topic
+		}
+		if r, ok := res.Topics[topic]; ok {
 			r.Events[typ] += n
 		} else {
 			res.Other[typ] += n
 		}
 	}
 	return res, err
-}
-
-// topicOf is the topic, in this client's mode, that carries an event type.
-func (c *Client) topicOf(eventType string) string {
-	t := eventTopics[lookup([]byte(eventType))]
-	if t != "" && c.global {
-		return "global_" + t
-	}
-	return t
 }
 
 // maxCheckTypes bounds the event types a Check tells apart: a PBX's
