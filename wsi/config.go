@@ -163,9 +163,10 @@ func (c *Config) Validate() error {
 	if err := c.checkMode(); err != nil {
 		return err
 	}
-	if err := c.checkTimings(); err != nil {
-		return err
+	if c.PingInterval != 0 && (c.PingInterval < minPingInterval || c.PingInterval > MaxPingInterval) {
+		return bad(FieldPingInterval, fmt.Sprintf("%%s: must be at least %s and at most %s, got %s", minPingInterval, MaxPingInterval, c.PingInterval))
 	}
+	c.setDefaults()
 	set := map[Field]bool{FieldCAFile: c.TLS.CAFile != "", FieldServerName: c.TLS.ServerName != "", FieldInsecureSkipVerify: c.TLS.InsecureSkipVerify}
 	for _, f := range []Field{FieldCAFile, FieldServerName, FieldInsecureSkipVerify} {
 		if set[f] && u.Scheme == "ws" {
@@ -241,10 +242,7 @@ func (c *Config) checkMode() error {
 	return nil
 }
 
-func (c *Config) checkTimings() error {
-	if c.PingInterval != 0 && (c.PingInterval < minPingInterval || c.PingInterval > MaxPingInterval) {
-		return bad(FieldPingInterval, fmt.Sprintf("%%s: must be at least %s and at most %s, got %s", minPingInterval, MaxPingInterval, c.PingInterval))
-	}
+func (c *Config) setDefaults() {
 	for d, def := range map[*time.Duration]time.Duration{
 		&c.PingInterval: DefaultPingInterval, &c.HandshakeTimeout: DefaultHandshakeTimeout,
 		&c.SubscribeTimeout: DefaultSubscribeTimeout, &c.BackoffInitial: DefaultBackoffInitial,
@@ -259,7 +257,6 @@ func (c *Config) checkTimings() error {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
-	return nil
 }
 
 // topics is what the mode subscribes, in order: a system administrator
