@@ -339,9 +339,9 @@ func (s *session) unsubscribeQueue(q string) error {
 	sub := s.queues[q]
 	delete(s.queues, q)
 	delete(s.c.refusals, sub.topic+"/"+q)
-	notSub := func(x *subscription) bool { return x == sub }
-	s.subs = slices.DeleteFunc(s.subs, notSub)
-	s.pending = slices.DeleteFunc(s.pending, notSub)
+	isSub := func(x *subscription) bool { return x == sub }
+	s.subs = slices.DeleteFunc(s.subs, isSub)
+	s.pending = slices.DeleteFunc(s.pending, isSub)
 	return s.write(subscribeCommand{Command: "unsubscribe", Topics: []string{TopicQueueEvents}, Queues: []string{q}})
 }
 
