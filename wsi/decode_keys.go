@@ -134,18 +134,6 @@ func event[T any, P interface {
 	}
 }
 
-// queueEvent is event for the events that name a queue by queue_id and
-// queue_number.
-func queueEvent[T any, P interface {
-	*T
-	Event
-	queue() (id, number *string)
-}](fs fields[T]) eventDecoder {
-	fs["queue_id"] = func(d *decoder, e *T) { id, _ := P(e).queue(); *id = d.str() }
-	fs["queue_number"] = func(d *decoder, e *T) { _, number := P(e).queue(); *number = d.str() }
-	return event[T, P](fs)
-}
-
 // eventTypes lists every event type the package knows, in the order of
 // KnownEventTypes: the tenant topic that carries it (the global one is
 // "global_" and the same name), and what its events carry.
@@ -154,24 +142,34 @@ var eventTypes = []struct {
 	types  []string
 	decode eventDecoder
 }{
-	{TopicQueueEvents, []string{TypeQueueStatus}, queueEvent(fields[QueueStatus]{
+	{TopicQueueEvents, []string{TypeQueueStatus}, event(fields[QueueStatus]{
+		"queue_id":     func(d *decoder, e *QueueStatus) { e.QueueID = d.str() },
+		"queue_number": func(d *decoder, e *QueueStatus) { e.QueueNumber = d.str() },
 		"queue_name":   func(d *decoder, e *QueueStatus) { e.QueueName = d.str() },
 		"waiting_list": func(d *decoder, e *QueueStatus) { e.Waiting = entries(d, queueCallers) },
 		"agents":       func(d *decoder, e *QueueStatus) { e.Agents = entries(d, queueAgents) },
 	})},
-	{TopicQueueEvents, []string{TypeQueueCallerStatus}, queueEvent(fields[QueueCallerStatus]{
+	{TopicQueueEvents, []string{TypeQueueCallerStatus}, event(fields[QueueCallerStatus]{
+		"queue_id":        func(d *decoder, e *QueueCallerStatus) { e.QueueID = d.str() },
+		"queue_number":    func(d *decoder, e *QueueCallerStatus) { e.QueueNumber = d.str() },
 		"updated_callers": func(d *decoder, e *QueueCallerStatus) { e.Callers = entries(d, queueCallers) },
 	})},
-	{TopicQueueEvents, []string{TypeQueueAgentStatus}, queueEvent(fields[QueueAgentStatus]{
+	{TopicQueueEvents, []string{TypeQueueAgentStatus}, event(fields[QueueAgentStatus]{
+		"queue_id":       func(d *decoder, e *QueueAgentStatus) { e.QueueID = d.str() },
+		"queue_number":   func(d *decoder, e *QueueAgentStatus) { e.QueueNumber = d.str() },
 		"updated_agents": func(d *decoder, e *QueueAgentStatus) { e.Updated = entries(d, queueAgents) },
 		"removed_agents": func(d *decoder, e *QueueAgentStatus) { e.Removed = entries(d, removedAgents) },
 	})},
-	{TopicQueueEvents, []string{TypeQueueSLABreached}, queueEvent(fields[QueueSLABreached]{
+	{TopicQueueEvents, []string{TypeQueueSLABreached}, event(fields[QueueSLABreached]{
+		"queue_id":      func(d *decoder, e *QueueSLABreached) { e.QueueID = d.str() },
+		"queue_number":  func(d *decoder, e *QueueSLABreached) { e.QueueNumber = d.str() },
 		"sla_time_secs": func(d *decoder, e *QueueSLABreached) { e.SLATimeSecs, _ = d.int() },
 		"timestamp":     func(d *decoder, e *QueueSLABreached) { e.Timestamp, _ = d.int() },
 	})},
-	{TopicQueueManagementEvents, []string{TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy}, queueEvent(fields[QueueManagement]{
-		"queue_name": func(d *decoder, e *QueueManagement) { e.QueueName = d.str() },
+	{TopicQueueManagementEvents, []string{TypeQueueCreated, TypeQueueUpdated, TypeQueueDestroy}, event(fields[QueueManagement]{
+		"queue_id":     func(d *decoder, e *QueueManagement) { e.QueueID = d.str() },
+		"queue_number": func(d *decoder, e *QueueManagement) { e.QueueNumber = d.str() },
+		"queue_name":   func(d *decoder, e *QueueManagement) { e.QueueName = d.str() },
 	})},
 	{TopicExtensionEvents, []string{TypeExtensionStatus}, event(fields[ExtensionStatus]{
 		"status": func(d *decoder, e *ExtensionStatus) { e.Status = entries(d, extensionStates) },

@@ -155,13 +155,6 @@ type QueueManagement struct {
 	QueueName   string // when sent
 }
 
-// queue gives the decoder the keys that name a queue (queueEvent).
-func (e *QueueStatus) queue() (id, number *string)       { return &e.QueueID, &e.QueueNumber }
-func (e *QueueCallerStatus) queue() (id, number *string) { return &e.QueueID, &e.QueueNumber }
-func (e *QueueAgentStatus) queue() (id, number *string)  { return &e.QueueID, &e.QueueNumber }
-func (e *QueueSLABreached) queue() (id, number *string)  { return &e.QueueID, &e.QueueNumber }
-func (e *QueueManagement) queue() (id, number *string)   { return &e.QueueID, &e.QueueNumber }
-
 // ExtensionStatus (extension_status): pushed on subscribe and when an
 // extension registers or unregisters.
 type ExtensionStatus struct {
