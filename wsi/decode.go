@@ -407,17 +407,6 @@ func (d *decoder) bool() bool {
 	return false
 }
 
-// any reads a value of any type: a string as its text, anything else as
-// its JSON text as sent.
-func (d *decoder) any() string {
-	if c := d.peekByte(); c == '"' || c == 'n' || isNumber(c) {
-		return d.str()
-	}
-	start := d.pos
-	d.skipValue()
-	return string(d.data[start:d.pos])
-}
-
 // idOnly skips an id no event carries, noting a number as an older
 // server's spelling.
 func (d *decoder) idOnly() {

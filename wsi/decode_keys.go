@@ -304,8 +304,16 @@ var replyKeys = compile(fields[reply]{
 	"id":     func(d *decoder, r *reply) { r.ID = d.str() },
 	"status": func(d *decoder, r *reply) { r.Status, r.statusSet = d.int() },
 	// The shape of an error is undocumented; whatever it is, it is the
-	// text an operator needs to see.
-	"error": func(d *decoder, r *reply) { r.Error = d.any() },
+	// text an operator needs to see: a string's text, or the JSON as sent.
+	"error": func(d *decoder, r *reply) {
+		if c := d.peekByte(); c == '"' || c == 'n' {
+			r.Error = d.str()
+			return
+		}
+		start := d.pos
+		d.skipValue()
+		r.Error = string(d.data[start:d.pos])
+	},
 	// An array of strings, or one string.
 	"topics": func(d *decoder, r *reply) {
 		if r.Topics = nil; d.peekByte() == '"' {
