@@ -222,7 +222,14 @@ func (l *lexer) scanString() (end int, escaped, nonASCII bool) {
 			return i, escaped, nonASCII
 		case data[i] == '\\':
 			l.pos, escaped = i, true
-			i += l.escapeLen(i)
+			switch {
+			case i+1 < len(data) && strings.IndexByte(`"\/bfnrt`, data[i+1]) >= 0:
+				i += 2
+			case len(data)-i >= 6 && data[i+1] == 'u' && hex4(data[i+2:]) >= 0:
+				i += 6
+			default:
+				l.fail("invalid escape in string")
+			}
 		case data[i] >= utf8.RuneSelf:
 			nonASCII = true
 			i++
@@ -294,21 +301,6 @@ func (l *lexer) unquote(start, end int) []byte {
 	}
 	l.scratch = b
 	return b
-}
-
-// escapeLen validates the escape sequence at data[i] (a backslash) and
-// returns its length.
-func (l *lexer) escapeLen(i int) int {
-	if i+1 < len(l.data) {
-		switch e := l.data[i+1]; {
-		case strings.IndexByte(`"\/bfnrt`, e) >= 0:
-			return 2
-		case e == 'u' && len(l.data)-i >= 6 && hex4(l.data[i+2:]) >= 0:
-			return 6
-		}
-	}
-	l.fail("invalid escape in string")
-	return 0
 }
 
 // hex4 returns the value of the four hex digits b starts with, or -1.
