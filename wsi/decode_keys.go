@@ -32,31 +32,30 @@ func keyHash(b []byte) uint32 {
 	return (h * 0x9e3779b1 >> 16) % uint32(len(keySlots))
 }
 
-// lookup returns the number of the name b, kUnknown when it has none.
-func lookup(b []byte) key {
-	for i := keyHash(b); ; i = (i + 1) % uint32(len(keySlots)) {
-		if k := keySlots[i]; k == kUnknown || keyNames[k] == string(b) {
-			return k
-		}
+// slot returns the index of the slot holding the name b, or of the free
+// slot where it belongs.
+func slot(b []byte) uint32 {
+	i := keyHash(b)
+	for keySlots[i] != kUnknown && keyNames[keySlots[i]] != string(b) {
+		i = (i + 1) % uint32(len(keySlots))
 	}
+	return i
 }
+
+// lookup returns the number of the name b, kUnknown when it has none.
+func lookup(b []byte) key { return keySlots[slot(b)] }
 
 // keyOf returns the number of a name, numbering it on first use.
 func keyOf(name string) key {
-	k := lookup([]byte(name))
-	if k == kUnknown {
+	i := slot([]byte(name))
+	if keySlots[i] == kUnknown {
 		if len(keyNames) > len(keySlots)/2 || len(keyNames) > 255 {
 			panic("wsi: too many names")
 		}
-		k = key(len(keyNames))
+		keySlots[i] = key(len(keyNames))
 		keyNames = append(keyNames, name)
-		i := keyHash([]byte(name))
-		for keySlots[i] != kUnknown {
-			i = (i + 1) % uint32(len(keySlots))
-		}
-		keySlots[i] = k
 	}
-	return k
+	return keySlots[i]
 }
 
 type keySet [4]uint64
