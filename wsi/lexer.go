@@ -279,16 +279,12 @@ func (l *lexer) unquote(start, end int) []byte {
 			i++
 		case data[i+1] == 'u':
 			r, n := hex4(data[i+2:]), 6
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if end-i >= 12 && data[i+6] == '\\' && data[i+7] == 'u' {
-					r2 = utf16.DecodeRune(r, hex4(data[i+8:]))
-				}
-				if r = r2; r != utf8.RuneError {
-					n = 12
+			if utf16.IsSurrogate(r) && end-i >= 12 && data[i+6] == '\\' && data[i+7] == 'u' {
+				if pair := utf16.DecodeRune(r, hex4(data[i+8:])); pair != utf8.RuneError {
+					r, n = pair, 12
 				}
 			}
-			b = utf8.AppendRune(b, r)
+			b = utf8.AppendRune(b, r) // U+FFFD for a lone surrogate
 			i += n
 		default:
 			if k := strings.IndexByte(`bfnrt`, data[i+1]); k >= 0 {
