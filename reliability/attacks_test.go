@@ -606,7 +606,8 @@ func TestAttackFIFOAsPasswordFile(t *testing.T) {
 // logged at debug level only.
 func TestAttackHandshakeTimeoutWarnsOnce(t *testing.T) {
 	t.Parallel()
-	p := startProgram(t, silentListener(t), globalMode, 0)
+	addr, _ := e2e.SilentListener(t)
+	p := startProgram(t, "ws://"+addr+"/wsi", globalMode, 0)
 	e2e.WaitFor(t, "a second handshake timeout", time.Minute, func() bool {
 		return strings.Contains(p.proc.Log(), "still cannot connect to the PBX")
 	}, p.proc)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/portsip-exporter/portsip_exporter/internal/e2e"
 )
 
 // A PBX written by someone else from the vendor's page alone: wsitest's
@@ -423,39 +424,6 @@ func TestForeignPBXOtherTenants(t *testing.T) {
 	}
 }
 
-// silentListener accepts TCP and never says a word: a TLS handshake or a
-// WebSocket upgrade that hangs. accepted counts the connections.
-func silentListener(t *testing.T) (addr string, accepted func() int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
-}
-
 // Cancelling Run ends it promptly whatever the session is doing, with
 // every goroutine gone (goleak checks at the end of the package).
 func TestClientCancelIsPromptInEveryState(t *testing.T) {
@@ -466,7 +434,7 @@ func TestClientCancelIsPromptInEveryState(t *testing.T) {
 		setup func(t *testing.T) (Config, func(c *Client) bool)
 	}{
 		{"TLS handshake", func(t *testing.T) (Config, func(*Client) bool) {
-			addr, accepted := silentListener(t)
+			addr, accepted := e2e.SilentListener(t)
 			cfg := foreignConfig("wss://" + addr + "/wsi")
 			cfg.HandshakeTimeout = time.Hour
 			return cfg, func(*Client) bool { return accepted() == 1 }
@@ -496,7 +464,7 @@ func TestClientCancelIsPromptInEveryState(t *testing.T) {
 			return foreignConfig(url), func(*Client) bool { return subscribed.Load() }
 		}},
 		{"back-off sleep", func(t *testing.T) (Config, func(*Client) bool) {
-			addr, _ := silentListener(t)
+			addr, _ := e2e.SilentListener(t)
 			cfg := foreignConfig("ws://" + addr + "/wsi")
 			cfg.HandshakeTimeout = 50 * time.Millisecond
 			cfg.BackoffInitial, cfg.BackoffMax = time.Hour, time.Hour

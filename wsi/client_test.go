@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portsip-exporter/portsip_exporter/internal/e2e"
 	"github.com/portsip-exporter/portsip_exporter/wsi/wsitest"
 )
 
@@ -847,7 +848,7 @@ func TestClientUnreachable(t *testing.T) {
 
 // A listener that accepts TCP and never answers the WebSocket upgrade.
 func TestClientHandshakeTimeout(t *testing.T) {
-	addr, accepted := silentListener(t)
+	addr, accepted := e2e.SilentListener(t)
 	url := "ws://" + addr + "/wsi"
 
 	cfg := testConfig(url, nil)
